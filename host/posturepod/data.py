@@ -1,0 +1,62 @@
+"""In-memory recording: what every analysis consumes, whatever the file format.
+
+Times are seconds on the recording's one clock (``time_s``), shared by all pods.
+Sensor data are in the pod's sensor frame, SI units: ``acc_m_s2``, ``gyr_rad_s``, ``mag_ut``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+ROLES = ("pelvis", "thorax", "head")
+
+
+class DataError(ValueError):
+    """Bad input data: the message names the file and, where it applies, the line."""
+
+
+@dataclass
+class Event:
+    time_s: float
+    label: str
+
+
+@dataclass
+class PodData:
+    role: str
+    time_s: np.ndarray            # (N,) float64, seconds on the recording clock
+    acc_m_s2: np.ndarray          # (N, 3) float64, sensor frame
+    gyr_rad_s: np.ndarray         # (N, 3) float64, sensor frame
+    mag_ut: np.ndarray | None = None   # (N, 3) float64 or None
+    gaps: list[tuple[float, float]] = field(default_factory=list)  # (start_s, end_s) of lost data
+    info: dict = field(default_factory=dict)   # the pod's info message, when known
+
+    @property
+    def rate_hz(self) -> float:
+        if len(self.time_s) < 2:
+            return 0.0
+        return float((len(self.time_s) - 1) / (self.time_s[-1] - self.time_s[0]))
+
+    def __len__(self) -> int:
+        return len(self.time_s)
+
+
+@dataclass
+class Recording:
+    path: Path | None
+    pods: dict[str, PodData]
+    events: list[Event] = field(default_factory=list)
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def duration_s(self) -> float:
+        if not self.pods:
+            return 0.0
+        t0 = min(p.time_s[0] for p in self.pods.values() if len(p))
+        t1 = max(p.time_s[-1] for p in self.pods.values() if len(p))
+        return float(t1 - t0)
+
+    def events_named(self, label: str) -> list[Event]:
+        return [e for e in self.events if e.label == label]

@@ -1,0 +1,1 @@
+"""Transports: how frames travel between host and pod (serial, BLE)."""

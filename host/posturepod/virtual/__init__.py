@@ -1,0 +1,1 @@
+"""Virtual boards: the real firmware in the MicroPython unix port on a pseudo-terminal."""
