@@ -1,7 +1,9 @@
 # posturepod wire protocol: the one definition used by the pod (MicroPython) and the
 # host (CPython, imported as posturepod.firmware.pod.wire). Documented in docs/protocol.md.
 #
-# Pod -> host: binary frames.  frame = COBS(body) + b"\x00"
+# Pod -> host: binary frames.  frame = b"\x00" + COBS(body) + b"\x00"
+#   (the leading delimiter ends any garbage or a frame truncated by a link fault, so the
+#    frame after the damage is always recovered)
 #   body = type:u8 | payload | crc:u16 LE   (CRC-16/CCITT-FALSE over type+payload)
 # Host -> pod: command lines.  line = JSON object + "*" + CRC16 as 4 hex digits + "\n"
 #   (the CRC part is optional so a person can type {"op":"info"} in a serial terminal;
@@ -60,13 +62,12 @@ PONG_SIZE = const(8)
 STATUS_FMT = "<HHHIHHIH"
 STATUS_SIZE = const(20)
 
-FRAME_OVERHEAD = const(6)  # type + crc + cobs code byte(s) for small frames + delimiter
 
 
 def max_encoded_len(body_len):
-    """Bytes needed for COBS(body + crc) + delimiter."""
+    """Bytes needed for delimiter + COBS(body + crc) + delimiter."""
     n = body_len + 2
-    return n + n // 254 + 2
+    return n + n // 254 + 3
 
 
 def record_size(n_axes):
@@ -96,10 +97,11 @@ def crc16(buf, start=0, end=-1, crc=0xFFFF):
     return crc
 
 
-def cobs_encode_into(src, n, dst):
-    """COBS-encode src[:n] into dst (room for n + n//254 + 1); return the encoded length."""
-    code_i = 0
-    o = 1
+def cobs_encode_into(src, n, dst, at=0):
+    """COBS-encode src[:n] into dst starting at index `at` (room for n + n//254 + 1);
+    return the index just past the encoded bytes."""
+    code_i = at
+    o = at + 1
     code = 1
     for i in range(n):
         b = src[i]
@@ -114,6 +116,8 @@ def cobs_encode_into(src, n, dst):
             code += 1
             if code == 0xFF:
                 dst[code_i] = code
+                if i == n - 1:
+                    return o
                 code_i = o
                 o += 1
                 code = 1
@@ -142,11 +146,12 @@ def cobs_decode(data):
 
 def encode_frame_into(body, body_len, out):
     """Append the CRC to body[:body_len] (body needs 2 spare bytes), COBS-encode it into
-    out and add the delimiter. Returns the number of bytes of out to send. No allocation."""
+    out between two delimiters. Returns the number of bytes of out to send. No allocation."""
     c = crc16(body, 0, body_len)
     body[body_len] = c & 0xFF
     body[body_len + 1] = c >> 8
-    o = cobs_encode_into(body, body_len + 2, out)
+    out[0] = 0
+    o = cobs_encode_into(body, body_len + 2, out, 1)
     out[o] = 0
     return o + 1
 

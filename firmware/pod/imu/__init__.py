@@ -26,19 +26,26 @@ class ImuError(Exception):
     pass
 
 
+_DRIVERS = ("mpu6050", "icm20948", "lsm6ds")
+
+
 def detect(i2c):
     try:
         found = i2c.scan()
     except OSError as e:
         raise ImuError("I2C bus error during scan: %r" % (e,))
-    tried = []
-    from pod.imu import mpu6050, icm20948, lsm6ds
-    for mod in (mpu6050, icm20948, lsm6ds):
+    for name in _DRIVERS:
+        try:
+            mod = __import__("pod.imu." + name, None, None, ["probe"])
+        except ImportError:
+            continue  # a board may leave out drivers it does not need
         for addr in mod.ADDRESSES:
             if addr not in found:
                 continue
-            tried.append(addr)
-            drv = mod.probe(i2c, addr)
+            try:
+                drv = mod.probe(i2c, addr)
+            except OSError:
+                drv = None
             if drv is not None:
                 return drv
     if not found:

@@ -1,0 +1,333 @@
+# The pod's main loop: load settings and board, find the IMU, then serve the link:
+# command lines in (pod/wire.py parse_command), frames out; sampler serviced every pass.
+# Errors in a command become an error reply; a missing IMU is reported, not fatal.
+import json
+import struct
+
+from pod import wire
+from pod import config
+from pod import hal
+from pod.clock import DeviceClock
+from pod.sampler import Sampler
+
+_LINE_MAX = 512
+_STATUS_MS = 1000
+
+
+class App:
+    def __init__(self, cfg_path="pod.json", board_path="board.json", link=None, board=None):
+        self.cfg_path = cfg_path
+        self.cfg, self.cfg_errors = config.load(cfg_path)
+        if board is None:
+            profile, perr = hal.load_profile(board_path)
+            if perr:
+                self.cfg_errors.append(perr)
+            board = hal.make_board(profile)
+        self.board = board
+        if link is None:
+            from pod.link_serial import open_link
+            link = open_link(getattr(board, "profile", {}) or {})
+        self.link = link
+        self.clock = DeviceClock(board.ticks_us, board.ticks_diff)
+        self.boot_id = _boot_id()
+        self.imu = None
+        self.imu_error = None
+        self._find_imu()
+        self.sampler = Sampler(self.imu, self.clock, link) if self.imu else None
+        self._line = bytearray(_LINE_MAX)
+        self._n = 0
+        self._overlong = False
+        self._led_until = None
+        self._led_state = False
+        self._motor_until = None
+        self._status_at = 0
+        self._status = bytearray(1 + wire.STATUS_SIZE + 2)
+        self._status[0] = wire.MSG_STATUS
+        self._status_out = bytearray(wire.max_encoded_len(len(self._status)))
+        self._rate_n = 0
+        self._rate_t = None
+        self.rate_mhz = 0
+        self.buzzes = 0
+        self.running = True
+
+    # ---- setup ----------------------------------------------------------------------
+    def _find_imu(self):
+        from pod.imu import detect, ImuError
+        i2c = getattr(self.board, "i2c", None)
+        if i2c is None:
+            self.imu_error = getattr(self.board, "i2c_error", None) or "no I2C bus"
+            return
+        try:
+            self.imu = detect(i2c)
+            self.imu.configure(self.cfg["rate_hz"], self.cfg["acc_range_g"],
+                               self.cfg["gyr_range_dps"])
+        except (ImuError, OSError) as e:
+            self.imu = None
+            self.imu_error = str(e) if isinstance(e, ImuError) else "IMU I/O error: %r" % (e,)
+
+    def info(self):
+        d = {
+            "pod_id": self.cfg.get("pod_id") or self.board.unique_id(),
+            "role": self.cfg["role"],
+            "fw": config.FW_VERSION,
+            "proto": wire.PROTOCOL_VERSION,
+            "board": getattr(self.board, "name", "unknown"),
+            "transport": self.cfg["transport"],
+            "link": getattr(self.link, "kind", "serial"),
+            "rate_hz": self.cfg["rate_hz"],
+            "boot_id": self.boot_id,
+            "config_errors": self.cfg_errors,
+            "streaming": bool(self.sampler and self.sampler.streaming),
+            "imu": None,
+            "imu_error": self.imu_error,
+        }
+        imu = self.imu
+        if imu:
+            d["imu"] = imu.model
+            d["imu_addr"] = imu.addr
+            d["odr_hz"] = imu.odr_hz
+            d["acc_range_g"] = imu.acc_range_g
+            d["gyr_range_dps"] = imu.gyr_range_dps
+            d["acc_scale"] = imu.acc_scale
+            d["gyr_scale"] = imu.gyr_scale
+            d["axes"] = 6
+        return d
+
+    # ---- output ---------------------------------------------------------------------
+    def send_json(self, msg_type, obj):
+        f = wire.encode_frame(msg_type, json.dumps(obj).encode())
+        self.link.write(f, len(f))
+
+    def reply(self, cmd, ok=True, **extra):
+        d = {"id": cmd.get("id", 0), "op": cmd.get("op", "?"), "ok": ok}
+        for k in extra:
+            d[k] = extra[k]
+        self.send_json(wire.MSG_REPLY, d)
+
+    def log(self, level, msg):
+        self.send_json(wire.MSG_LOG, {"level": level, "msg": msg})
+
+    def send_pong(self, rid):
+        c = self.clock
+        c.update()
+        body = bytearray(1 + wire.PONG_SIZE + 2)
+        body[0] = wire.MSG_PONG
+        struct.pack_into(wire.PONG_FMT, body, 1, rid & 0xFFFF, c.lo, c.hi, c.wraps & 0xFFFF)
+        out = bytearray(wire.max_encoded_len(len(body)))
+        n = wire.encode_frame_into(body, 1 + wire.PONG_SIZE, out)
+        self.link.write(out, n)
+
+    def send_status(self):
+        c = self.clock
+        s = self.sampler
+        struct.pack_into(wire.STATUS_FMT, self._status, 1, c.lo, c.hi, c.wraps & 0xFFFF,
+                         s.sent if s else 0, (self.imu.overflows & 0xFFFF) if self.imu else 0,
+                         0, self.rate_mhz, self.board.battery_mv() & 0xFFFF)
+        n = wire.encode_frame_into(self._status, 1 + wire.STATUS_SIZE, self._status_out)
+        self.link.write(self._status_out, n)
+
+    # ---- commands -------------------------------------------------------------------
+    def handle_line(self, line):
+        try:
+            cmd = wire.parse_command(line)
+        except ValueError as e:
+            self.send_json(wire.MSG_REPLY, {"id": 0, "op": "?", "ok": False, "error": str(e)})
+            return
+        try:
+            self.dispatch(cmd)
+        except Exception as e:  # noqa: BLE001 - a bad command must never kill the pod
+            self.reply(cmd, False, error="%s: %s" % (type(e).__name__, e))
+
+    def dispatch(self, cmd):
+        op = cmd["op"]
+        if op == "info" or op == "hello":
+            d = self.info()
+            d["id"] = cmd["id"]
+            self.send_json(wire.MSG_INFO, d)
+        elif op == "ping":
+            self.send_pong(cmd["id"])
+        elif op == "start":
+            if not self.sampler:
+                self.reply(cmd, False, error=self.imu_error or "no IMU")
+                return
+            if not self.sampler.streaming:
+                self.sampler.start(self.cfg["rate_hz"])
+                self._rate_n = self.sampler.sent
+                self._rate_t = None
+            self.reply(cmd, rate_hz=self.cfg["rate_hz"], odr_hz=self.imu.odr_hz)
+        elif op == "stop":
+            if self.sampler:
+                self.sampler.stop()
+            self.reply(cmd)
+        elif op == "set_rate":
+            self._set(cmd, "rate_hz", cmd.get("rate_hz"))
+        elif op == "set_role":
+            self._set(cmd, "role", cmd.get("role"))
+        elif op == "set_config":
+            for k in ("rate_hz", "acc_range_g", "gyr_range_dps", "transport", "role"):
+                if k in cmd:
+                    err = config.validate(k, cmd[k])
+                    if err:
+                        self.reply(cmd, False, error=err)
+                        return
+            for k in ("rate_hz", "acc_range_g", "gyr_range_dps", "transport", "role"):
+                if k in cmd:
+                    self.cfg[k] = cmd[k]
+            self._apply(cmd)
+        elif op == "identify":
+            ms = _ms(cmd, 2000)
+            self._led_until = self.board.ticks_us()
+            self._led_ms = ms
+            self.reply(cmd, ms=ms)
+        elif op == "buzz":
+            ms = _ms(cmd, 300)
+            self.board.motor(True)
+            self.buzzes += 1
+            self._motor_until = self.board.ticks_us() + ms * 1000
+            self._motor_from = self.board.ticks_us()
+            self._motor_ms = ms
+            self.reply(cmd, ms=ms, count=self.buzzes)
+        elif op == "reboot":
+            self.reply(cmd)
+            if self.sampler:
+                self.sampler.stop()
+            self.board.reset()
+        else:
+            self.reply(cmd, False, error="unknown command " + op)
+
+    def _set(self, cmd, key, val):
+        err = config.validate(key, val)
+        if err:
+            self.reply(cmd, False, error=err)
+            return
+        self.cfg[key] = val
+        self._apply(cmd)
+
+    def _apply(self, cmd):
+        was = bool(self.sampler and self.sampler.streaming)
+        if was:
+            self.sampler.stop()
+        if self.imu:
+            self.imu.configure(self.cfg["rate_hz"], self.cfg["acc_range_g"],
+                               self.cfg["gyr_range_dps"])
+        try:
+            config.save(self.cfg, self.cfg_path)
+        except OSError as e:
+            self.log("warning", "could not save pod.json: %r" % (e,))
+        if was:
+            self.sampler.start(self.cfg["rate_hz"])
+        d = self.info()
+        self.reply(cmd, info=d)
+
+    # ---- loop -----------------------------------------------------------------------
+    def _read_commands(self, timeout_ms):
+        link = self.link
+        while link.poll(timeout_ms):
+            timeout_ms = 0
+            b = link.read_byte()
+            if b < 0:
+                return
+            if b == 10 or b == 13:
+                if self._overlong:
+                    self._overlong = False
+                    self.send_json(wire.MSG_REPLY, {"id": 0, "op": "?", "ok": False,
+                                                    "error": "command line too long"})
+                elif self._n:
+                    line = bytes(self._line[:self._n])
+                    self._n = 0
+                    self.handle_line(line)
+                continue
+            if self._n >= _LINE_MAX:
+                self._overlong = True
+                self._n = 0
+            if not self._overlong:
+                self._line[self._n] = b
+                self._n += 1
+
+    def _timers(self):
+        b = self.board
+        now = b.ticks_us()
+        if self._motor_until is not None:
+            if b.ticks_diff(now, self._motor_from) >= self._motor_ms * 1000:
+                b.motor(False)
+                self._motor_until = None
+        if self._led_until is not None:
+            el = b.ticks_diff(now, self._led_until)
+            if el >= self._led_ms * 1000:
+                b.led(False)
+                self._led_until = None
+            else:
+                on = (el // 125000) % 2 == 0
+                if on != self._led_state:
+                    self._led_state = on
+                    b.led(on)
+        if self.sampler and self.sampler.streaming:
+            el = b.ticks_diff(now, self._status_at)
+            if el >= _STATUS_MS * 1000 or el < 0:
+                if self._rate_t is not None:
+                    dn = (self.sampler.sent - self._rate_n) & (wire.SEQ_MODULO - 1)
+                    self.rate_mhz = dn * 1000000000 // el if el > 0 else 0
+                self._rate_t = now
+                self._rate_n = self.sampler.sent
+                self._status_at = now
+                self.clock.update()
+                self.send_status()
+
+    def step(self, timeout_ms):
+        self._read_commands(timeout_ms)
+        self.clock.update()
+        if self.sampler:
+            self.sampler.service()
+        self._timers()
+
+    def run(self):
+        self.send_json(wire.MSG_INFO, self.info())
+        for e in self.cfg_errors:
+            self.log("warning", e)
+        if self.imu_error:
+            self.log("error", self.imu_error)
+        while self.running:
+            streaming = self.sampler and self.sampler.streaming
+            self.step(1 if streaming else 20)
+
+
+def _ms(cmd, default):
+    ms = cmd.get("ms", default)
+    if not isinstance(ms, int) or ms < 0 or ms > 60000:
+        raise ValueError("ms must be an integer 0..60000")
+    return ms
+
+
+def _boot_id():
+    try:
+        import os
+        b = os.urandom(2)
+        return b[0] | (b[1] << 8)
+    except Exception:  # noqa: BLE001
+        return 0
+
+
+def main():
+    app = None
+    try:
+        import micropython  # type: ignore[import-not-found]
+        micropython.kbd_intr(3)
+    except (ImportError, AttributeError):
+        pass
+    try:
+        app = App()
+        app.run()
+    except KeyboardInterrupt:
+        if app and app.sampler:
+            app.sampler.stop()
+        print("posturepod: stopped by Ctrl-C")
+    except Exception as e:  # report the crash to the host as a frame, then to the REPL
+        try:
+            f = wire.encode_frame(wire.MSG_LOG, json.dumps(
+                {"level": "fatal", "msg": "firmware crashed: %s: %s" % (type(e).__name__, e)}
+            ).encode())
+            if app:
+                app.link.write(f, len(f))
+        except Exception:  # noqa: BLE001
+            pass
+        raise

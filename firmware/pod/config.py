@@ -1,0 +1,88 @@
+# pod.json: the pod's own settings. A missing or malformed file falls back to safe defaults;
+# every problem is kept in `errors` and reported to the host in the info message.
+import json
+
+FW_VERSION = "0.1.0"
+ROLES = ("pelvis", "thorax", "head")
+ACC_RANGES_G = (2, 4, 8, 16)
+GYR_RANGES_DPS = (250, 500, 1000, 2000)
+TRANSPORTS = ("serial", "ble")
+
+DEFAULTS = {
+    "role": "pelvis",
+    "rate_hz": 100,
+    "acc_range_g": 8,
+    "gyr_range_dps": 1000,
+    "transport": "serial",
+    "board": "",
+    "pod_id": "",
+}
+
+
+def _check(cfg, key, val, errors):
+    if key == "role":
+        ok = val in ROLES
+    elif key == "rate_hz":
+        ok = isinstance(val, int) and 25 <= val <= 1000
+    elif key == "acc_range_g":
+        ok = val in ACC_RANGES_G
+    elif key == "gyr_range_dps":
+        ok = val in GYR_RANGES_DPS
+    elif key == "transport":
+        ok = val in TRANSPORTS
+    elif key in ("board", "pod_id"):
+        ok = isinstance(val, str)
+    else:
+        errors.append("pod.json: unknown key %s ignored" % key)
+        return
+    if ok:
+        cfg[key] = val
+    else:
+        errors.append("pod.json: bad %s %r, using %r" % (key, val, cfg[key]))
+
+
+def load(path="pod.json"):
+    """Return (cfg, errors). Never raises."""
+    cfg = dict(DEFAULTS)
+    errors = []
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError:
+        errors.append("pod.json missing, using defaults")
+        return cfg, errors
+    try:
+        raw = json.loads(text)
+    except ValueError:
+        errors.append("pod.json is not valid JSON, using defaults")
+        return cfg, errors
+    if not isinstance(raw, dict):
+        errors.append("pod.json is not a JSON object, using defaults")
+        return cfg, errors
+    for k in raw:
+        _check(cfg, k, raw[k], errors)
+    return cfg, errors
+
+
+def validate(key, val):
+    """Check one setting from a host command; return an error string or None."""
+    errs = []
+    tmp = dict(DEFAULTS)
+    _check(tmp, key, val, errs)
+    return errs[0].replace("pod.json: ", "").split(",")[0] if errs else None
+
+
+def save(cfg, path="pod.json"):
+    keep = {}
+    for k in DEFAULTS:
+        if k in cfg:
+            keep[k] = cfg[k]
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(json.dumps(keep))
+    import os
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+    os.rename(tmp, path)

@@ -1,0 +1,86 @@
+# Hardware layer: everything board-specific, built from the board profile (board.json,
+# copied from hardware/boards/<name>.json). "hal": "machine" uses MicroPython's machine
+# module; "hal": "virtual" hands over to the virtual board (vboard/, only present there).
+# A board has: i2c, ticks_us, ticks_diff, led(on), motor(on), battery_mv(), unique_id(),
+# reset(), name.
+import json
+
+
+def load_profile(path="board.json"):
+    try:
+        with open(path) as f:
+            return json.loads(f.read()), None
+    except OSError:
+        return {"name": "unknown", "hal": "machine"}, "board.json missing: no pins known"
+    except ValueError:
+        return {"name": "unknown", "hal": "machine"}, "board.json is not valid JSON"
+
+
+def make_board(profile):
+    if profile.get("hal") == "virtual":
+        import vboard  # type: ignore[import-not-found]
+        return vboard.Board(profile)
+    return MachineBoard(profile)
+
+
+def _pin(machine, spec, out=True):
+    if spec is None:
+        return None
+    return machine.Pin(spec, machine.Pin.OUT if out else machine.Pin.IN)
+
+
+class MachineBoard:
+    def __init__(self, p):
+        import machine  # type: ignore[import-not-found]
+        import time
+        self._m = machine
+        self.name = p.get("name", "unknown")
+        self.ticks_us = time.ticks_us
+        self.ticks_diff = time.ticks_diff
+        c = p.get("i2c") or {}
+        self.i2c = None
+        self.i2c_error = None
+        try:
+            if "sda" in c:
+                self.i2c = machine.I2C(c.get("id", 0), scl=machine.Pin(c["scl"]),
+                                       sda=machine.Pin(c["sda"]), freq=c.get("freq", 400000))
+            else:
+                self.i2c = machine.I2C(c.get("id", 0))
+        except Exception as e:  # noqa: BLE001 - report whatever the port raises
+            self.i2c_error = "I2C init failed: %r" % (e,)
+        led = p.get("led") or {}
+        self._led = _pin(machine, led.get("pin"))
+        self._led_inv = bool(led.get("active_low"))
+        mot = p.get("motor") or {}
+        self._motor = _pin(machine, mot.get("pin"))
+        self._motor_inv = bool(mot.get("active_low"))
+        bat = p.get("battery") or {}
+        self._adc = None
+        self._div = bat.get("divider", 2.0)
+        if bat.get("adc_pin") is not None:
+            try:
+                self._adc = machine.ADC(machine.Pin(bat["adc_pin"]))
+            except Exception:  # noqa: BLE001
+                self._adc = None
+        self.led(False)
+        self.motor(False)
+
+    def led(self, on):
+        if self._led is not None:
+            self._led.value(1 if bool(on) != self._led_inv else 0)
+
+    def motor(self, on):
+        if self._motor is not None:
+            self._motor.value(1 if bool(on) != self._motor_inv else 0)
+
+    def battery_mv(self):
+        if self._adc is None:
+            return 0
+        return int(self._adc.read_u16() * 3300 * self._div) >> 16
+
+    def unique_id(self):
+        import binascii
+        return binascii.hexlify(self._m.unique_id()).decode()
+
+    def reset(self):
+        self._m.reset()

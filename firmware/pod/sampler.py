@@ -1,0 +1,144 @@
+# Sampler: drains the IMU (FIFO or data-ready) whenever the main loop calls service(),
+# timestamps every sample on the device clock and packs SAMPLES frames (pod/wire.py).
+#
+# Timing comes from the chip: the chip's output data rate fixes when samples exist; the pod
+# only reads them. A read that returns n samples ends at `now`; the time elapsed since the
+# previous sample is spread evenly over the n new ones, so the newest is stamped `now` and
+# a stall (FIFO backlog) does not bunch timestamps. When the chip FIFO overflowed, the lost
+# samples are estimated from the elapsed time and skipped in the sequence numbers, so the
+# host sees a gap instead of a silent splice.
+#
+# Steady state allocates nothing: preallocated raw/body/out buffers, struct.pack_into,
+# integer-only arithmetic, time kept as 16-bit halves (pod/clock.py).
+import struct
+
+from pod import wire
+
+_REC = 14          # dt u16 + 6 x int16
+_RAW = 12
+_HDR_END = 12      # type byte + SAMPLES header
+_READ_MAX = 32
+
+
+class Sampler:
+    def __init__(self, imu, clock, link):
+        self.imu = imu
+        self.clock = clock
+        self.link = link
+        self._raw = bytearray(_RAW * _READ_MAX)
+        self._body = bytearray(_HDR_END + _REC * wire.MAX_BATCH + 2)
+        self._body[0] = wire.MSG_SAMPLES
+        self._out = bytearray(wire.max_encoded_len(len(self._body)))
+        self.seq = 0
+        self.sent = 0           # samples sent since boot (mod 2**30)
+        self.frames = 0
+        self.streaming = False
+        self.batch = 1
+        self.period_us = 10000
+        self._count = 0
+        self._flags = 0
+        self._seq0 = 0
+        self._t0lo = 0
+        self._t0hi = 0
+        self.tl = 0             # time of the last stamped sample, 16-bit halves
+        self.th = 0
+        self._have_last = False
+        self._ovf_seen = 0
+
+    def start(self, rate_hz):
+        self.period_us = 1000000 // rate_hz
+        b = rate_hz // 50
+        self.batch = 1 if b < 1 else (wire.MAX_BATCH if b > wire.MAX_BATCH else b)
+        self._count = 0
+        self._flags = 0
+        self._have_last = False
+        self.imu.start()
+        self._ovf_seen = self.imu.overflows
+        self.streaming = True
+
+    def stop(self):
+        if self.streaming:
+            self.flush()
+            self.imu.stop()
+        self.streaming = False
+
+    def _back(self, d):
+        lo = self.clock.lo - d
+        hi = self.clock.hi
+        while lo < 0:
+            lo += 0x10000
+            hi = (hi - 1) & 0xFFFF
+        self.tl = lo
+        self.th = hi
+
+    def _advance(self, d):
+        lo = self.tl + d
+        if lo > 0xFFFF:
+            self.th = (self.th + (lo >> 16)) & 0xFFFF
+            lo &= 0xFFFF
+        self.tl = lo
+
+    def service(self):
+        if not self.streaming:
+            return 0
+        n = self.imu.read(self._raw, _READ_MAX)
+        if n == 0:
+            return 0
+        clk = self.clock
+        clk.update()
+        per = self.period_us
+        if self._have_last:
+            el = clk.since(self.tl, self.th)
+        else:
+            el = n * per
+            self._back(el)
+            self._have_last = True
+        ovf = self.imu.overflows
+        if ovf != self._ovf_seen:
+            self._ovf_seen = ovf
+            lost = (el + (per >> 1)) // per - n
+            if lost > 0:
+                self.flush()
+                self.seq = (self.seq + lost) & (wire.SEQ_MODULO - 1)
+            self._flags |= wire.FLAG_OVERFLOW
+        if el < n:
+            el = n
+        step = el // n
+        rem = el - step * n
+        raw = self._raw
+        body = self._body
+        for i in range(n):
+            dt = step + rem if i == n - 1 else step
+            self._advance(dt)
+            if self._count and dt > 0xFFFF:
+                self.flush()
+            if self._count == 0:
+                self._seq0 = self.seq
+                self._t0lo = self.tl
+                self._t0hi = self.th
+                dt = 0
+            o = _HDR_END + self._count * _REC
+            body[o] = dt & 0xFF
+            body[o + 1] = dt >> 8
+            r = i * _RAW
+            for j in range(_RAW):
+                body[o + 2 + j] = raw[r + j]
+            self._count += 1
+            self.seq = (self.seq + 1) & (wire.SEQ_MODULO - 1)
+            if self._count >= self.batch:
+                self.flush()
+        return n
+
+    def flush(self):
+        c = self._count
+        if c == 0:
+            return
+        body = self._body
+        struct.pack_into(wire.SAMPLES_HDR, body, 1, self._seq0, self._t0lo, self._t0hi,
+                         c, self._flags, 6)
+        n = wire.encode_frame_into(body, _HDR_END + c * _REC, self._out)
+        self.link.write(self._out, n)
+        self.sent = (self.sent + c) & (wire.SEQ_MODULO - 1)
+        self.frames += 1
+        self._count = 0
+        self._flags = 0

@@ -1,0 +1,69 @@
+"""posturepod info: what a recording holds."""
+import json
+
+
+def register(sub):
+    p = sub.add_parser("info", help="pods, rates, duration, samples, gaps, errors, events")
+    p.add_argument("rec", help="native recording or CSV interchange directory")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=_run)
+
+
+def summary(path) -> dict:
+    from ..loader import load
+    rec = load(path)
+    pods = []
+    log = rec.meta.get("log", [])
+    stop = next((e for e in reversed(log) if e.get("kind") == "stop"), {})
+    live_stats = stop.get("stats", {})
+    for role, p in rec.pods.items():
+        tl = getattr(p, "timeline", None)
+        ls = live_stats.get(role, {})
+        d = {
+            "role": role,
+            "samples": len(p),
+            "rate_hz": round(p.rate_hz, 3),
+            "seq_gaps": tl.seq_gaps if tl else 0,
+            "lost_samples": tl.lost_samples if tl else 0,
+            "crc_errors": int(ls.get("crc_errors", 0)),
+            "resyncs": int(ls.get("resyncs", 0)),
+            "link_drops": int(ls.get("link_drops", 0)),
+            "reboots": int(ls.get("reboots", 0)),
+            "gaps": [{"start_s": round(a, 4), "end_s": round(b, 4)} for a, b in p.gaps],
+            "start_s": round(float(p.time_s[0]), 4) if len(p) else None,
+            "end_s": round(float(p.time_s[-1]), 4) if len(p) else None,
+            "imu": p.info.get("imu"), "fw": p.info.get("fw"),
+            "pod_id": p.info.get("pod_id"),
+        }
+        if tl:
+            d["clock"] = [{"offset_s": round(s.offset_s, 6), "drift_ppm": round(s.drift_ppm, 1),
+                           "pings": s.n_pings, "residual_ms": round(s.residual_ms, 3),
+                           "method": s.method, "samples": s.n} for s in tl.segments]
+        pods.append(d)
+    return {"path": str(path), "format": rec.meta.get("format", "csv"),
+            "created_utc": rec.meta.get("created_utc"), "patient": rec.meta.get("patient", ""),
+            "duration_s": round(rec.duration_s, 4), "pods": pods,
+            "events": [{"time_s": e.time_s, "label": e.label} for e in rec.events]}
+
+
+def print_summary(path) -> None:
+    s = summary(path)
+    print(f"{s['path']}: {s['duration_s']:.1f} s, {len(s['pods'])} pods, "
+          f"{len(s['events'])} events")
+    for p in s["pods"]:
+        print(f"  {p['role']:7s} {p['samples']:8d} samples  {p['rate_hz']:8.2f} Hz  "
+              f"gaps {p['seq_gaps']} (lost {p['lost_samples']})  CRC errors {p['crc_errors']}"
+              f"  drops {p['link_drops']}  reboots {p['reboots']}  imu {p['imu']}")
+        for c in p.get("clock", []):
+            print(f"          clock: offset {c['offset_s']:.6f} s, drift {c['drift_ppm']:+.1f} "
+                  f"ppm, {c['pings']} pings, residual {c['residual_ms']:.3f} ms ({c['method']})")
+    for e in s["events"]:
+        print(f"  event {e['time_s']:9.3f} s  {e['label']}")
+
+
+def _run(a):
+    if a.json:
+        print(json.dumps(summary(a.rec)))
+    else:
+        print_summary(a.rec)
+    return 0

@@ -1,0 +1,50 @@
+"""posturepod record: record pods to a native recording."""
+import sys
+
+
+def parse_pods(items, parser=None) -> dict:
+    pods = {}
+    for it in items or []:
+        role, sep, spec = it.partition("=")
+        if not sep or role not in ("pelvis", "thorax", "head") or not spec:
+            msg = f"--pod wants ROLE=PORT with ROLE pelvis, thorax or head (got {it!r})"
+            if parser:
+                parser.error(msg)
+            raise ValueError(msg)
+        if role in pods:
+            msg = f"--pod {role} given twice"
+            if parser:
+                parser.error(msg)
+            raise ValueError(msg)
+        pods[role] = spec
+    return pods
+
+
+def register(sub):
+    p = sub.add_parser("record", help="record pods (serial ports or ble:ID) to a directory",
+                       description="Record pods. Press m to mark a moment, Ctrl-C to stop.")
+    p.add_argument("--pod", action="append", metavar="ROLE=PORT", required=True,
+                   help="pelvis=/dev/ttyACM0, thorax=ble:ID ... (repeat)")
+    p.add_argument("--out", required=True, help="new recording directory")
+    p.add_argument("--seconds", type=float, help="stop after this long (default: Ctrl-C)")
+    p.add_argument("--rate-hz", type=int, help="set the pods' sample rate first (25-1000)")
+    p.add_argument("--patient", default="", help="pseudonymous patient ID (no names)")
+    p.add_argument("--no-live", action="store_true", help="no live status table")
+    p.set_defaults(func=lambda a: _run(a, p))
+
+
+def _run(a, parser):
+    from ..acquire import record
+    from ..podlink import PodError
+    from ..recording import RecordingError
+    pods = parse_pods(a.pod, parser)
+    try:
+        path, session = record(pods, a.out, seconds=a.seconds, rate_hz=a.rate_hz,
+                               patient=a.patient, live=not a.no_live)
+    except (PodError, RecordingError) as e:
+        print(f"posturepod record: {e}", file=sys.stderr)
+        return 1
+    print(f"recorded {path}", file=sys.stderr)
+    from .info import print_summary
+    print_summary(path)
+    return 0

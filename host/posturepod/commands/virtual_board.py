@@ -1,0 +1,15 @@
+"""posturepod virtual-board: one virtual pod on a pseudo-terminal."""
+
+
+def register(sub):
+    from ..virtual.board import add_arguments
+    p = sub.add_parser("virtual-board", help="run the real firmware on a virtual board (pty)",
+                       description="Start a virtual pod: the firmware in the MicroPython unix "
+                                   "port with an emulated IMU, on a pseudo-terminal at --link.")
+    add_arguments(p)
+    p.set_defaults(func=_run)
+
+
+def _run(args):
+    from ..virtual.board import run_from_args
+    return run_from_args(args)

@@ -1,0 +1,284 @@
+"""Native recording: one directory, append-only while recording. Format in docs/recording.md.
+
+    recording.json      manifest (format, version, host and firmware versions, start time,
+                        pods with their info messages); rewritten atomically on change
+    <role>.imu          20-byte records: seq u32, t_dev_us u32, acc int16 x3, gyr int16 x3
+    <role>.sync         24-byte clock observations: seg u16, kind u8, pad, host_s f64,
+                        dev_us u64, rtt_s f32 (kind 1: ping mid-point, 2: earliest frame
+                        arrival of a second)
+    log.jsonl           session log: segments (pod boots / reconnections) with the first
+                        record index of each, link drops, errors, stats
+    events.jsonl        operator markers {"time_s", "label"}
+    calibration.json    added later by the analyses
+
+Files are flushed at least every FLUSH_S seconds, so a crash or kill -9 loses at most that.
+A write error (disk full, permissions) stops the recording with RecordingError; everything
+already flushed stays readable.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .data import DataError, Event, PodData, Recording
+
+FORMAT = "posturepod-recording"
+VERSION = 1
+FLUSH_S = 0.5
+
+IMU_DTYPE = np.dtype([("seq", "<u4"), ("t_us", "<u4"), ("acc", "<i2", (3,)),
+                      ("gyr", "<i2", (3,))])
+SYNC_DTYPE = np.dtype([("seg", "<u2"), ("kind", "u1"), ("pad", "u1"), ("host_s", "<f8"),
+                       ("dev_us", "<u8"), ("rtt_s", "<f4")])
+SYNC_PING = 1
+SYNC_ARRIVAL = 2
+assert IMU_DTYPE.itemsize == 20 and SYNC_DTYPE.itemsize == 24
+
+
+class RecordingError(Exception):
+    """Recording stopped: the message says why and what is kept."""
+
+
+def _utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+class RecordingWriter:
+    def __init__(self, path: str | Path, *, protocol: str = "", patient: str = "",
+                 t0_monotonic: float | None = None, extra: dict | None = None):
+        self.path = Path(path)
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            if (self.path / "recording.json").exists():
+                raise RecordingError(f"{self.path}: already holds a recording; "
+                                     f"choose a new --out directory")
+        except OSError as e:
+            raise RecordingError(f"{self.path}: cannot create: {e.strerror}") from None
+        self.t0 = time.monotonic() if t0_monotonic is None else t0_monotonic
+        self.meta = {
+            "format": FORMAT, "version": VERSION,
+            "created_utc": _utc_now(), "t0_monotonic_s": self.t0,
+            "host": {"posturepod": __version__, "python": platform.python_version(),
+                     "platform": platform.platform()},
+            "protocol": protocol, "patient": patient,
+            "pods": {}, "stopped_utc": None, "stop_reason": None,
+        }
+        if extra:
+            self.meta.update(extra)
+        self._files: dict[str, object] = {}
+        self._counts: dict[str, int] = {}
+        self._lock = threading.RLock()
+        self._last_flush = time.monotonic()
+        self.error: str | None = None
+        self.closed = False
+        self._write_meta()
+        self._log = self._open("log.jsonl")
+        self._events = self._open("events.jsonl")
+
+    # -- low level ------------------------------------------------------------------
+    def _open(self, name: str):
+        try:
+            f = open(self.path / name, "ab", buffering=1 << 16)
+        except OSError as e:
+            self._fail(f"cannot open {name}: {e.strerror}")
+        self._files[name] = f
+        return f
+
+    def _fail(self, why: str):
+        self.error = why
+        try:
+            self.close(reason=f"error: {why}")
+        except Exception:  # noqa: BLE001 - keep the first error
+            pass
+        raise RecordingError(f"{self.path}: recording stopped: {why}; "
+                             f"data written before this is kept and readable")
+
+    def _write(self, name: str, data: bytes) -> None:
+        if self.closed:
+            raise RecordingError(f"{self.path}: recording is closed ({self.error or 'stopped'})")
+        f = self._files.get(name) or self._open(name)
+        try:
+            f.write(data)
+        except OSError as e:
+            self._fail(f"writing {name}: {e.strerror}")
+        if time.monotonic() - self._last_flush >= FLUSH_S:
+            self.flush()
+
+    def _write_meta(self) -> None:
+        tmp = self.path / "recording.json.tmp"
+        try:
+            tmp.write_text(json.dumps(self.meta, indent=2, default=str))
+            os.replace(tmp, self.path / "recording.json")
+        except OSError as e:
+            self.error = f"writing recording.json: {e.strerror}"
+            raise RecordingError(f"{self.path}: {self.error}") from None
+
+    def flush(self) -> None:
+        with self._lock:
+            self._last_flush = time.monotonic()
+            for name, f in self._files.items():
+                try:
+                    f.flush()
+                except OSError as e:
+                    self._fail(f"flushing {name}: {e.strerror}")
+
+    # -- API --------------------------------------------------------------------------
+    def time_s(self, t_monotonic: float | None = None) -> float:
+        """Recording clock: seconds since the recording started (host monotonic)."""
+        return (time.monotonic() if t_monotonic is None else t_monotonic) - self.t0
+
+    def add_pod(self, role: str, info: dict, spec: str) -> None:
+        with self._lock:
+            self.meta["pods"][role] = {"spec": spec, "info": info}
+            self._counts.setdefault(role, 0)
+            self._write_meta()
+            self._open(f"{role}.imu") if f"{role}.imu" not in self._files else None
+            self._open(f"{role}.sync") if f"{role}.sync" not in self._files else None
+
+    def update_pod_info(self, role: str, info: dict) -> None:
+        with self._lock:
+            self.meta["pods"].setdefault(role, {})["info"] = info
+            self._write_meta()
+
+    def samples(self, role: str, seq: np.ndarray, t_us: np.ndarray,
+                counts: np.ndarray) -> None:
+        rec = np.empty(len(seq), dtype=IMU_DTYPE)
+        rec["seq"] = seq
+        rec["t_us"] = t_us
+        rec["acc"] = counts[:, 0:3]
+        rec["gyr"] = counts[:, 3:6]
+        with self._lock:
+            self._write(f"{role}.imu", rec.tobytes())
+            self._counts[role] = self._counts.get(role, 0) + len(seq)
+
+    def records(self, role: str) -> int:
+        return self._counts.get(role, 0)
+
+    def sync(self, role: str, seg: int, kind: int, host_monotonic: float, dev_us: int,
+             rtt_s: float = 0.0) -> None:
+        r = np.zeros(1, dtype=SYNC_DTYPE)
+        r["seg"] = seg
+        r["kind"] = kind
+        r["host_s"] = self.time_s(host_monotonic)
+        r["dev_us"] = dev_us
+        r["rtt_s"] = rtt_s
+        with self._lock:
+            self._write(f"{role}.sync", r.tobytes())
+
+    def log(self, kind: str, **fields) -> None:
+        d = {"kind": kind, "time_s": round(self.time_s(), 6), **fields}
+        with self._lock:
+            self._write("log.jsonl", (json.dumps(d, default=str) + "\n").encode())
+
+    def event(self, label: str, t_monotonic: float | None = None, **fields) -> Event:
+        e = Event(round(self.time_s(t_monotonic), 6), label)
+        with self._lock:
+            self._write("events.jsonl",
+                        (json.dumps({"time_s": e.time_s, "label": label, **fields}) + "\n")
+                        .encode())
+            self.flush()
+        return e
+
+    def close(self, reason: str = "stopped") -> None:
+        with self._lock:
+            if self.closed:
+                return
+            for f in self._files.values():
+                try:
+                    f.close()
+                except OSError:
+                    pass
+            self.closed = True
+            self.meta["stopped_utc"] = _utc_now()
+            self.meta["stop_reason"] = reason
+            self.meta["samples"] = dict(self._counts)
+            try:
+                self._write_meta()
+            except RecordingError:
+                pass
+
+
+# ---- reading ----------------------------------------------------------------------------
+
+def read_jsonl(path: Path) -> list[dict]:
+    """Lines of a JSON-lines file; a torn last line (crash mid-write) is skipped, a broken
+    line elsewhere is an error naming file and line."""
+    if not path.exists():
+        return []
+    lines = path.read_bytes().split(b"\n")
+    out = []
+    for i, ln in enumerate(lines, start=1):
+        if not ln.strip():
+            continue
+        try:
+            out.append(json.loads(ln))
+        except ValueError:
+            if i >= len(lines) - 1:
+                break
+            raise DataError(f"{path}:{i}: not valid JSON") from None
+    return out
+
+
+def load_imu(path: Path) -> np.ndarray:
+    """Bulk-load a .imu file (a torn last record is ignored)."""
+    n = path.stat().st_size // IMU_DTYPE.itemsize if path.exists() else 0
+    if n == 0:
+        return np.zeros(0, dtype=IMU_DTYPE)
+    return np.fromfile(path, dtype=IMU_DTYPE, count=n)
+
+
+def load_sync(path: Path) -> np.ndarray:
+    n = path.stat().st_size // SYNC_DTYPE.itemsize if path.exists() else 0
+    if n == 0:
+        return np.zeros(0, dtype=SYNC_DTYPE)
+    return np.fromfile(path, dtype=SYNC_DTYPE, count=n)
+
+
+def read_meta(path: Path) -> dict:
+    f = Path(path) / "recording.json"
+    try:
+        meta = json.loads(f.read_text())
+    except OSError as e:
+        raise DataError(f"{f}: cannot read: {e.strerror}") from None
+    except ValueError:
+        raise DataError(f"{f}: not valid JSON") from None
+    if meta.get("format") != FORMAT:
+        raise DataError(f"{f}: not a posturepod recording")
+    if meta.get("version", 0) > VERSION:
+        raise DataError(f"{f}: format version {meta['version']} is newer than this "
+                        f"posturepod reads ({VERSION}); upgrade posturepod")
+    return meta
+
+
+def read_recording(path: str | Path) -> Recording:
+    from .timeline import pod_timeline
+    path = Path(path)
+    meta = read_meta(path)
+    log = read_jsonl(path / "log.jsonl")
+    pods = {}
+    for role, p in meta.get("pods", {}).items():
+        info = p.get("info") or {}
+        imu = load_imu(path / f"{role}.imu")
+        sync = load_sync(path / f"{role}.sync")
+        segs = [e for e in log if e.get("kind") == "segment" and e.get("role") == role]
+        tl = pod_timeline(imu, sync, segs, rate_hz=float(info.get("odr_hz")
+                                                        or info.get("rate_hz") or 100))
+        acc_scale = float(info.get("acc_scale") or 9.80665 / 4096)
+        gyr_scale = float(info.get("gyr_scale") or np.deg2rad(1 / 32.8))
+        pods[role] = PodData(role=role, time_s=tl.time_s,
+                             acc_m_s2=imu["acc"][tl.order].astype(np.float64) * acc_scale,
+                             gyr_rad_s=imu["gyr"][tl.order].astype(np.float64) * gyr_scale,
+                             gaps=tl.gaps, info=info)
+        pods[role].timeline = tl  # type: ignore[attr-defined]
+    events = [Event(float(e["time_s"]), str(e["label"]))
+              for e in read_jsonl(path / "events.jsonl") if "label" in e]
+    meta["log"] = log
+    return Recording(path=path, pods=pods, events=events, meta=meta)

@@ -1,0 +1,90 @@
+# Golden-vector checks of the wire protocol, written to run unchanged under CPython and the
+# MicroPython unix port: `micropython tests/mp/wire_check.py VECTORS` (MICROPYPATH=firmware)
+# or imported by tests/test_wire.py. Prints "OK name" / "FAIL name: why"; returns failures.
+import json
+import struct
+import sys
+
+try:
+    from pod import wire
+except ImportError:  # CPython with the posturepod package installed
+    from posturepod.firmware.pod import wire
+
+
+def unhex(s):
+    return bytes.fromhex(s) if s else b""
+
+
+def run(path):
+    with open(path) as f:
+        v = json.loads(f.read())
+    fails = []
+
+    def check(name, cond, why=""):
+        if cond:
+            print("OK", name)
+        else:
+            print("FAIL", name + ":", why)
+            fails.append(name)
+
+    check("version", v["protocol_version"] == wire.PROTOCOL_VERSION,
+          "golden %d vs code %d" % (v["protocol_version"], wire.PROTOCOL_VERSION))
+    for i, c in enumerate(v["crc16"]):
+        got = wire.crc16(unhex(c["hex"]))
+        check("crc16_%d" % i, got == c["crc"], "%04X != %04X" % (got, c["crc"]))
+    for i, (raw_hex, enc_hex) in enumerate(v["cobs"]):
+        raw = unhex(raw_hex)
+        out = bytearray(len(raw) + len(raw) // 254 + 2)
+        n = wire.cobs_encode_into(raw, len(raw), out)
+        check("cobs_enc_%d" % i, bytes(out[:n]) == unhex(enc_hex), "encoding differs")
+        check("cobs_dec_%d" % i, wire.cobs_decode(unhex(enc_hex)) == raw, "decoding differs")
+    for f in v["frames"]:
+        payload = unhex(f["payload_hex"])
+        frame = wire.encode_frame(f["type"], payload)
+        check("frame_enc_" + f["name"], frame == unhex(f["frame_hex"]), "frame bytes differ")
+        fr = unhex(f["frame_hex"])
+        t, p = wire.decode_frame(fr[1:-1])
+        check("frame_dec_" + f["name"], t == f["type"] and bytes(p) == payload, "decode differs")
+        fl = f.get("fields")
+        if f["type"] == wire.MSG_SAMPLES:
+            seq0, lo, hi, n, flags, nax = struct.unpack_from(wire.SAMPLES_HDR, p, 0)
+            ok = (seq0 == fl["seq0"] and wire.join_u32(lo, hi) == fl["t0_us"]
+                  and n == len(fl["records"]) and flags == fl["flags"] and nax == 6)
+            for k, (dt, axes) in enumerate(fl["records"]):
+                got = struct.unpack_from("<H6h", p, wire.SAMPLES_HDR_SIZE
+                                         + k * wire.record_size(6))
+                ok = ok and got[0] == dt and list(got[1:]) == axes
+            check("fields_" + f["name"], ok, "sample fields differ")
+        elif f["type"] == wire.MSG_PONG:
+            rid, lo, hi, wraps = struct.unpack(wire.PONG_FMT, p)
+            t = (wraps << 32) | wire.join_u32(lo, hi)
+            check("fields_pong", rid == fl["req_id"] and t == fl["t_dev_us"], "pong differs")
+        # the firmware's allocation-free path must give the same bytes as encode_frame
+        body = bytearray(len(payload) + 3)
+        body[0] = f["type"]
+        for k in range(len(payload)):
+            body[1 + k] = payload[k]
+        out = bytearray(wire.max_encoded_len(len(payload) + 1))
+        n = wire.encode_frame_into(body, len(payload) + 1, out)
+        check("frame_into_" + f["name"], bytes(out[:n]) == fr, "encode_frame_into differs")
+    for c in v["commands"]:
+        line = wire.encode_command(c["op"], c["id"], c["args"])
+        check("cmd_enc_" + c["op"], line == c["line"].encode(), "%r" % line)
+        d = wire.parse_command(c["line"].encode().rstrip(b"\n"))
+        ok = d["op"] == c["op"] and d["id"] == c["id"]
+        for k in c["args"]:
+            ok = ok and d.get(k) == c["args"][k]
+        check("cmd_parse_" + c["op"], ok, "parsed %r" % d)
+    for i, bad in enumerate(v["bad_commands"]):
+        try:
+            wire.parse_command(bad.encode())
+            check("cmd_bad_%d" % i, False, "accepted %r" % bad)
+        except ValueError:
+            check("cmd_bad_%d" % i, True)
+    return fails
+
+
+if __name__ == "__main__":
+    fails = run(sys.argv[1] if len(sys.argv) > 1 else "tests/golden/wire_vectors.json")
+    print("%d FAILED" % len(fails) if fails else "ALL OK")
+    sys.exit(1 if fails else 0)
