@@ -28,7 +28,8 @@ class App:
             from pod.link_serial import open_link
             link = open_link(getattr(board, "profile", {}) or {})
         self.link = link
-        self.clock = DeviceClock(board.ticks_us, board.ticks_diff)
+        self.clock = DeviceClock(board.ticks_us, board.ticks_diff,
+                                 getattr(board, "dev_start_us", 0))
         self.boot_id = _boot_id()
         self.imu = None
         self.imu_error = None
@@ -183,7 +184,7 @@ class App:
             ms = _ms(cmd, 300)
             self.board.motor(True)
             self.buzzes += 1
-            self._motor_until = self.board.ticks_us() + ms * 1000
+            self._motor_until = ms
             self._motor_from = self.board.ticks_us()
             self._motor_ms = ms
             self.reply(cmd, ms=ms, count=self.buzzes)

@@ -6,13 +6,14 @@
 
 
 class DeviceClock:
-    def __init__(self, ticks_us, ticks_diff):
+    def __init__(self, ticks_us, ticks_diff, start_us=0):
         self._ticks_us = ticks_us
         self._ticks_diff = ticks_diff
         self._last = ticks_us()
-        self.lo = 0
-        self.hi = 0
-        self.wraps = 0
+        # start_us (tests only): begin near 2**32 to exercise the host's unwrapping
+        self.lo = start_us & 0xFFFF
+        self.hi = (start_us >> 16) & 0xFFFF
+        self.wraps = start_us >> 32
 
     def update(self):
         t = self._ticks_us()

@@ -59,7 +59,11 @@ class MachineBoard:
         self._div = bat.get("divider", 2.0)
         if bat.get("adc_pin") is not None:
             try:
-                self._adc = machine.ADC(machine.Pin(bat["adc_pin"]))
+                pin = machine.Pin(bat["adc_pin"])
+                try:  # ESP32: full 0-3.1 V range; the default (0 dB) clips at about 1 V
+                    self._adc = machine.ADC(pin, atten=machine.ADC.ATTN_11DB)
+                except (AttributeError, TypeError):
+                    self._adc = machine.ADC(pin)
             except Exception:  # noqa: BLE001
                 self._adc = None
         self.led(False)
@@ -76,6 +80,8 @@ class MachineBoard:
     def battery_mv(self):
         if self._adc is None:
             return 0
+        if hasattr(self._adc, "read_uv"):  # calibrated on ESP32
+            return int(self._adc.read_uv() * self._div) // 1000
         return int(self._adc.read_u16() * 3300 * self._div) >> 16
 
     def unique_id(self):

@@ -28,6 +28,7 @@ class Board:
         self.settings = s
         self.name = profile.get("name", "virtual")
         self.clock = Clock(s.get("t0_us"), s.get("start_ticks", 0), s.get("ppm", 0))
+        self.dev_start_us = s.get("dev_start_us", 0)   # device time counter at boot
         self.ticks_us = self.clock.ticks_us
         self.ticks_diff = self.clock.ticks_diff
         if s.get("trace"):

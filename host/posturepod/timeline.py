@@ -28,7 +28,7 @@ class SegmentFit:
     first: int
     n: int
     offset_s: float
-    drift_ppm: float
+    drift_ppm: float       # pod clock rate error: + when the pod's clock runs fast
     n_pings: int
     residual_ms: float
     method: str
@@ -121,7 +121,7 @@ def pod_timeline(imu: np.ndarray, sync: np.ndarray, segments: list[dict],
         times.append(t)
         devs.append(dev)
         fits.append(SegmentFit(lo, len(idx), float(a + b * dev[0]) - float(dev[0]) * 1e-6,
-                               (b * 1e6 - 1) * 1e6, npings, res_ms, method))
+                               (1.0 / (b * 1e6) - 1) * 1e6, npings, res_ms, method))
     if not orders:
         z = np.zeros(0)
         return Timeline(np.zeros(0, dtype=np.int64), z, z.astype(np.int64))

@@ -110,6 +110,8 @@ class VirtualBoard:
         self._tail = bytearray()
         self._raw_repl = False
         self._saw_raw_ctrl_d = False
+        self._inject = 0
+        self.injected = 0
 
     # -- pty and child ------------------------------------------------------------------
     def open_link(self) -> None:
@@ -200,6 +202,8 @@ class VirtualBoard:
                     raise
             if data:
                 self._watch_board_output(data)
+                if self._inject and len(data) >= 32:
+                    data = self._corrupt(data)
                 self._to_host += data
             else:
                 self._reap() or time.sleep(0.01)
@@ -230,10 +234,25 @@ class VirtualBoard:
                     raise
         self._reap()
 
+    def _corrupt(self, data: bytes) -> bytes:
+        """Line noise on the link (SIGUSR1): flip bits in, drop a run of and insert junk
+        into the bytes going to the host."""
+        import random
+        self._inject -= 1
+        self.injected += 1
+        buf = bytearray(data)
+        k = random.randrange(8, len(buf) - 8)
+        for j in range(k, min(k + 4, len(buf))):
+            buf[j] ^= 1 << random.randrange(8)
+        del buf[k + 8:k + 24]
+        buf[k:k] = bytes(random.randrange(1, 256) for _ in range(12))
+        return bytes(buf)
+
     def run(self) -> None:
         self.open_link()
         self.spawn()
         signal.signal(signal.SIGTERM, lambda *a: setattr(self, "_stop", True))
+        signal.signal(signal.SIGUSR1, lambda *a: setattr(self, "_inject", self._inject + 1))
         try:
             while not self._stop:
                 self.step()
@@ -262,13 +281,15 @@ def write_settings(fs: Path, **settings) -> None:
 def prepare(fs: Path | None, *, role: str, rate_hz: int = 100, imu: str = "MPU-6050",
             trace: str | None = None, trace_role: str | None = None, t0_us: int | None = None,
             ppm: int = 0, start_ticks: int = 0, pod_id: str | None = None,
-            motor_log: str | None = None, blank: bool = False) -> Path:
+            motor_log: str | None = None, blank: bool = False,
+            dev_start_us: int = 0) -> Path:
     fs = Path(fs) if fs else Path(tempfile.mkdtemp(prefix=f"vboard-{role}-"))
     if not blank and not (fs / "main.py").exists():
         install_firmware(fs, role=role, rate_hz=rate_hz, pod_json={"pod_id": pod_id or ""})
     write_settings(fs, imu=imu, trace=str(Path(trace).resolve()) if trace else None,
                    trace_role=trace_role or role, t0_us=t0_us, ppm=ppm,
                    start_ticks=start_ticks, pod_id=pod_id or f"virt-{role}",
+                   dev_start_us=dev_start_us or None,
                    motor_log=str(Path(motor_log).resolve()) if motor_log else None)
     return fs
 
@@ -285,6 +306,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ppm", type=int, default=0, help="pod clock rate error, ppm")
     p.add_argument("--start-ticks", type=int, default=0,
                    help="initial ticks_us (near 2**30 to force an early wrap)")
+    p.add_argument("--dev-start-us", type=int, default=0,
+                   help="device time counter at boot (near 2**32 to force its wrap)")
     p.add_argument("--pod-id")
     p.add_argument("--fs", help="board filesystem directory (kept between runs)")
     p.add_argument("--blank", action="store_true", help="no firmware: a bare MicroPython board")
@@ -295,7 +318,7 @@ def run_from_args(a) -> int:
     fs = prepare(Path(a.fs) if a.fs else None, role=a.role, rate_hz=a.rate_hz, imu=a.imu,
                  trace=a.trace, trace_role=a.trace_role, t0_us=a.t0_us, ppm=a.ppm,
                  start_ticks=a.start_ticks, pod_id=a.pod_id, motor_log=a.motor_log,
-                 blank=a.blank)
+                 blank=a.blank, dev_start_us=a.dev_start_us)
     vb = VirtualBoard(a.link, fs, log=lambda m: print(f"[{a.role}] {m}", file=sys.stderr))
     print(f"virtual {a.role} pod on {a.link} (fs {fs})", file=sys.stderr, flush=True)
     vb.run()

@@ -51,14 +51,16 @@ def _wait_link(link: Path, wait_s: float, proc, previous: str | None) -> None:
 
 def spawn_board(role: str, link: Path, *, fs: Path | None = None, trace: Path | None = None,
                 t0_us: int | None = None, rate_hz: int = 100, imu: str = "MPU-6050",
-                ppm: int = 0, start_ticks: int = 0, motor_log: Path | None = None,
+                ppm: int = 0, start_ticks: int = 0, dev_start_us: int = 0,
+                motor_log: Path | None = None,
                 trace_role: str | None = None, quiet: bool = True,
                 wait_s: float = 10.0) -> BoardProcess:
     fs = fs or Path(tempfile.mkdtemp(prefix=f"vboard-{role}-"))
     link = Path(link)
     args = [sys.executable, "-m", "posturepod.virtual.board", "--role", role,
             "--link", str(link), "--fs", str(fs), "--rate-hz", str(rate_hz), "--imu", imu,
-            "--ppm", str(ppm), "--start-ticks", str(start_ticks)]
+            "--ppm", str(ppm), "--start-ticks", str(start_ticks),
+            "--dev-start-us", str(dev_start_us)]
     if trace:
         args += ["--trace", str(trace), "--trace-role", trace_role or role]
     if t0_us is not None:
@@ -78,7 +80,8 @@ class VirtualPatient:
 
     def __init__(self, workdir: Path, *, trace: Path | None = None, t0_us: int | None = None,
                  rate_hz: int = 100, imus: dict | None = None, ppm: dict | None = None,
-                 start_ticks: dict | None = None, roles=ROLES, motor_log: bool = False):
+                 start_ticks: dict | None = None, dev_start_us: dict | None = None,
+                 roles=ROLES, motor_log: bool = False):
         self.workdir = Path(workdir)
         self.trace = trace
         self.t0_us = t0_us
@@ -86,6 +89,7 @@ class VirtualPatient:
         self.imus = imus or {"pelvis": "MPU-6050", "thorax": "LSM6DSOX", "head": "MPU-6500"}
         self.ppm = ppm or {}
         self.start_ticks = start_ticks or {}
+        self.dev_start_us = dev_start_us or {}
         self.roles = roles
         self.motor_log = motor_log
         self.boards: dict[str, BoardProcess] = {}
@@ -103,6 +107,7 @@ class VirtualPatient:
                     trace=self.trace, t0_us=self.t0_us, rate_hz=self.rate_hz,
                     imu=self.imus.get(r, "MPU-6050"), ppm=self.ppm.get(r, 0),
                     start_ticks=self.start_ticks.get(r, 0),
+                    dev_start_us=self.dev_start_us.get(r, 0),
                     motor_log=(self.workdir / f"{r}.motor.log") if self.motor_log else None)
         except Exception:
             self.close()
