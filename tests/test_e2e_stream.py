@@ -37,15 +37,17 @@ def test_three_pods_200hz_60s_no_loss_across_wraps(tmp_path):
     for p in info["pods"]:
         role = p["role"]
         tl = rec.pods[role].timeline
-        assert abs(p["samples"] - 200 * seconds) <= 0.01 * 200 * seconds, p
+        odr = p["odr_hz"]          # the chip's real rate: 200 Hz, or 208 Hz on an LSM6DSOX
+        assert odr in (200, 208), p
+        assert abs(p["samples"] - odr * seconds) <= 0.01 * odr * seconds, p
         assert p["seq_gaps"] == 0 and p["lost_samples"] == 0, p
         assert p["crc_errors"] == 0, p
         assert tl.duplicates == 0
         assert len(tl.segments) == 1
         assert np.all(np.diff(tl.dev_us) > 0), f"{role}: device time not monotonic"
         span = (tl.dev_us[-1] - tl.dev_us[0]) * 1e-6
-        assert abs(span - (p["samples"] - 1) / 200) < 0.05 * seconds, (role, span)
-        assert p["rate_hz"] == pytest.approx(200, rel=0.01)
+        assert abs(span - (p["samples"] - 1) / odr) < 0.01 * seconds, (role, span)
+        assert p["rate_hz"] == pytest.approx(odr, rel=0.01)
     # every sample the host received is in the file
     for role, s in session.stats().items():
         assert s.samples == len(rec.pods[role])

@@ -32,6 +32,7 @@ def summary(path) -> dict:
             "gaps": [{"start_s": round(a, 4), "end_s": round(b, 4)} for a, b in p.gaps],
             "start_s": round(float(p.time_s[0]), 4) if len(p) else None,
             "end_s": round(float(p.time_s[-1]), 4) if len(p) else None,
+            "odr_hz": p.info.get("odr_hz"),
             "imu": p.info.get("imu"), "fw": p.info.get("fw"),
             "pod_id": p.info.get("pod_id"),
         }
