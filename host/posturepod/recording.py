@@ -273,9 +273,10 @@ def read_recording(path: str | Path) -> Recording:
                                                         or info.get("rate_hz") or 100))
         acc_scale = float(info.get("acc_scale") or 9.80665 / 4096)
         gyr_scale = float(info.get("gyr_scale") or np.deg2rad(1 / 32.8))
+        sel = imu if tl.identity else imu[tl.order]
         pods[role] = PodData(role=role, time_s=tl.time_s,
-                             acc_m_s2=imu["acc"][tl.order].astype(np.float64) * acc_scale,
-                             gyr_rad_s=imu["gyr"][tl.order].astype(np.float64) * gyr_scale,
+                             acc_m_s2=np.multiply(sel["acc"], acc_scale, dtype=np.float64),
+                             gyr_rad_s=np.multiply(sel["gyr"], gyr_scale, dtype=np.float64),
                              gaps=tl.gaps, info=info)
         pods[role].timeline = tl  # type: ignore[attr-defined]
     events = [Event(float(e["time_s"]), str(e["label"]))

@@ -44,16 +44,27 @@ class Timeline:
     lost_samples: int = 0
     duplicates: int = 0
     segments: list = field(default_factory=list)  # SegmentFit
+    identity: bool = False         # order is 0..n-1: records already in time order
 
 
 def unwrap_u32(t: np.ndarray, start: int | None = None) -> np.ndarray:
-    t = t.astype(np.int64)
+    """Unwrap a 32-bit microsecond counter into int64, starting at `start` (the full
+    device time of the first sample) when known."""
+    t = np.asarray(t)
     if t.size == 0:
-        return t
-    d = np.diff(t)
-    d = (d + (U32 >> 1)) % U32 - (U32 >> 1)
-    base = t[0] if start is None else start
-    return base + np.concatenate([[0], np.cumsum(d)])
+        return t.astype(np.int64)
+    d = np.diff(t.astype(np.int64))
+    neg = d < -(U32 >> 1)
+    if neg.any():
+        d[neg] += U32
+    big = d > (U32 >> 1)
+    if big.any():
+        d[big] -= U32
+    out = np.empty(t.size, dtype=np.int64)
+    out[0] = int(t[0]) if start is None else int(start)
+    np.cumsum(d, out=out[1:])
+    out[1:] += out[0]
+    return out
 
 
 def fit_clock(sync: np.ndarray, first_dev_us: float) -> tuple[float, float, int, float, str]:
@@ -96,12 +107,18 @@ def pod_timeline(imu: np.ndarray, sync: np.ndarray, segments: list[dict],
             continue
         rec = imu[lo:hi]
         seq = rec["seq"].astype(np.int64)
-        idx = np.argsort(seq, kind="stable")
-        seq_sorted = seq[idx]
-        uniq = np.concatenate([[True], np.diff(seq_sorted) > 0])
-        dups += int((~uniq).sum())
-        idx = idx[uniq]
-        seq_sorted = seq_sorted[uniq]
+        dseq = np.diff(seq)
+        if np.all(dseq > 0):                 # the usual case: in order, no duplicates
+            idx = np.arange(len(seq))
+            seq_sorted = seq
+        else:                                # late (backfilled) or repeated samples
+            idx = np.argsort(seq, kind="stable")
+            seq_sorted = seq[idx]
+            uniq = np.concatenate([[True], np.diff(seq_sorted) > 0])
+            dups += int((~uniq).sum())
+            idx = idx[uniq]
+            seq_sorted = seq_sorted[uniq]
+            dseq = np.diff(seq_sorted)
         t0 = s.get("t0_dev_us")
         dev = unwrap_u32(rec["t_us"][idx], None if t0 is None else int(t0))
         a, b, npings, res_ms, method = fit_clock(sync[sync["seg"] == s["seg"]],
@@ -109,12 +126,14 @@ def pod_timeline(imu: np.ndarray, sync: np.ndarray, segments: list[dict],
         if not np.isfinite(a):
             a = float(s.get("host_s", 0.0)) - float(dev[0]) * 1e-6
             method = "segment-start"
-        t = a + b * dev.astype(np.float64)
-        jumps = np.flatnonzero(np.diff(seq_sorted) > 1)
+        t = (dev - dev[0]).astype(np.float64)
+        t *= b
+        t += a + b * float(dev[0])
+        jumps = np.flatnonzero(dseq > 1)
         for j in jumps:
             gaps.append((float(t[j]), float(t[j + 1])))
         seq_gaps += len(jumps)
-        lost += int((np.diff(seq_sorted)[jumps] - 1).sum()) if len(jumps) else 0
+        lost += int((dseq[jumps] - 1).sum()) if len(jumps) else 0
         if times and len(t) and t[0] - times[-1][-1] > 1.5 * period:
             gaps.append((float(times[-1][-1]), float(t[0])))
         orders.append(lo + idx)
@@ -128,9 +147,11 @@ def pod_timeline(imu: np.ndarray, sync: np.ndarray, segments: list[dict],
     order = np.concatenate(orders)
     time_s = np.concatenate(times)
     dev_us = np.concatenate(devs)
-    if np.any(np.diff(time_s) <= 0):
+    if len(orders) > 1 and np.any(np.diff(time_s) <= 0):
         o = np.argsort(time_s, kind="stable")
         keep = np.concatenate([[True], np.diff(time_s[o]) > 0])
         o = o[keep]
         order, time_s, dev_us = order[o], time_s[o], dev_us[o]
-    return Timeline(order, time_s, dev_us, sorted(gaps), seq_gaps, lost, dups, fits)
+    ident = len(orders) == 1 and len(order) == n and bool(order[0] == 0) and \
+        bool(order[-1] == n - 1)
+    return Timeline(order, time_s, dev_us, sorted(gaps), seq_gaps, lost, dups, fits, ident)
