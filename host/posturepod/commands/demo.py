@@ -51,7 +51,7 @@ def _run(a):
           f"{', ' + a.pattern if a.protocol == 'flexion' else ''}, seed {a.seed})...",
           file=sys.stderr)
     trace, dur, truth = make_trace(a.protocol, a.pattern, a.seed, work, a.seconds, a.rate_hz)
-    seconds = a.seconds if a.seconds else dur
+    seconds = a.seconds if a.seconds else dur + 1.5
     lead_s = 4.0
     t0 = monotonic_us() + int(lead_s * 1e6)
     print(f"starting three virtual boards (real firmware, MicroPython unix port) in {work}",
@@ -64,7 +64,7 @@ def _run(a):
         # start recording shortly before the patient starts moving (trace time 0)
         while monotonic_us() < t0 - 1_500_000:
             time.sleep(0.05)
-        record(pods, out, seconds=seconds + 1.5, protocol=a.protocol, patient="demo-001",
+        record(pods, out, seconds=seconds, protocol=a.protocol, patient="demo-001",
                live=not a.no_live, extra_meta={"demo": {"seed": a.seed, "pattern": a.pattern,
                                                         "trace_t0_us": t0}})
     (out / "truth.json").write_text(__import__("json").dumps(truth))

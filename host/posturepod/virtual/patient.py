@@ -86,7 +86,7 @@ class VirtualPatient:
         self.trace = trace
         self.t0_us = t0_us
         self.rate_hz = rate_hz
-        self.imus = imus or {"pelvis": "MPU-6050", "thorax": "LSM6DSOX", "head": "MPU-6500"}
+        self.imus = imus or {"pelvis": "MPU-6050", "thorax": "ICM-20948", "head": "MPU-6500"}
         self.ppm = ppm or {}
         self.start_ticks = start_ticks or {}
         self.dev_start_us = dev_start_us or {}
