@@ -180,3 +180,32 @@ def test_recorder_killed_with_sigkill_leaves_a_readable_recording(tmp_path):
     assert n >= 100 * (received_s - 1.0), n      # at most the last second lost
     s = summary(out)
     assert s["pods"][0]["seq_gaps"] == 0
+
+
+@pytest.mark.slow
+def test_pod_reboot_mid_recording_is_a_new_segment(tmp_path):
+    """A pod that resets (here: the reboot command; machine.reset() restarts the
+    interpreter on the virtual board) comes back by itself, as a new segment."""
+    import threading
+    from posturepod.session import Session
+    from posturepod.recording import RecordingWriter
+    with VirtualPatient(tmp_path / "boards", rate_hz=100, roles=("pelvis", "head")) as vp:
+        w = RecordingWriter(tmp_path / "rec")
+        s = Session(vp.links, w)
+        s.connect()
+        s.start()
+        time.sleep(3.0)
+        try:
+            s.pods["head"].link.reboot()
+        except Exception:
+            pass
+        time.sleep(6.0)
+        s.stop()
+    rec = load(tmp_path / "rec")
+    st = s.stats()
+    assert st["head"].reboots == 1, st["head"]
+    tl = rec.pods["head"].timeline
+    assert len(tl.segments) == 2
+    assert rec.pods["head"].time_s[-1] > 8.0          # streaming resumed after the reboot
+    assert any(b - a > 0.05 for a, b in rec.pods["head"].gaps)
+    assert rec.pods["pelvis"].timeline.seq_gaps == 0

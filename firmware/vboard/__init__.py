@@ -69,5 +69,7 @@ class Board:
         return self.settings.get("pod_id") or "virtual"
 
     def reset(self):
-        import sys
-        sys.exit(0)
+        # machine.reset() is a hard reset: end the interpreter at once (sys.exit would
+        # only drop to the REPL under `micropython -i`); the relay then boots it again.
+        import os
+        os.system("kill -9 $PPID")

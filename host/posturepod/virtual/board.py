@@ -93,6 +93,16 @@ def _raw(fd: int, isig: bool) -> None:
         termios.tcsetattr(fd, termios.TCSANOW, a)
 
 
+def _realtime_ish() -> None:
+    """A real pod has its CPU to itself; a virtual one shares the host's. Where allowed
+    (root), run the board a little ahead of ordinary processes so that a busy machine
+    does not stall its FIFO draining for longer than the chip's FIFO lasts."""
+    try:
+        os.nice(-5)
+    except OSError:
+        pass
+
+
 class VirtualBoard:
     def __init__(self, link: str | Path, fs: Path, *, micropython: str | None = None,
                  heap: str = "4M", log=None):
@@ -138,6 +148,7 @@ class VirtualBoard:
         def ctty():
             os.setsid()
             fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+            _realtime_ish()
 
         self.child = subprocess.Popen(args, stdin=s, stdout=s, stderr=s, cwd=self.fs,
                                       preexec_fn=ctty, close_fds=True)
@@ -249,6 +260,7 @@ class VirtualBoard:
         return bytes(buf)
 
     def run(self) -> None:
+        _realtime_ish()
         self.open_link()
         self.spawn()
         signal.signal(signal.SIGTERM, lambda *a: setattr(self, "_stop", True))
@@ -284,6 +296,7 @@ def prepare(fs: Path | None, *, role: str, rate_hz: int = 100, imu: str = "MPU-6
             motor_log: str | None = None, blank: bool = False,
             dev_start_us: int = 0) -> Path:
     fs = Path(fs) if fs else Path(tempfile.mkdtemp(prefix=f"vboard-{role}-"))
+    fs.mkdir(parents=True, exist_ok=True)
     if not blank and not (fs / "main.py").exists():
         install_firmware(fs, role=role, rate_hz=rate_hz, pod_json={"pod_id": pod_id or ""})
     write_settings(fs, imu=imu, trace=str(Path(trace).resolve()) if trace else None,
