@@ -63,7 +63,8 @@ class KeyMarker:
 def record(pods: dict[str, str], out: str | Path, *, seconds: float | None = None,
            rate_hz: int | None = None, protocol: str = "", patient: str = "",
            live: bool = True, on_tick=None, extra_meta: dict | None = None,
-           session_kwargs: dict | None = None) -> tuple[Path, Session]:
+           session_kwargs: dict | None = None, on_connected=None,
+           render=None) -> tuple[Path, Session]:
     """Connect, start, record until `seconds` elapse (or Ctrl-C, or on_tick returns True).
     Returns the recording path and the (stopped) session."""
     rec = RecordingWriter(out, protocol=protocol, patient=patient, extra=extra_meta)
@@ -75,6 +76,8 @@ def record(pods: dict[str, str], out: str | Path, *, seconds: float | None = Non
         raise
     for w in session.warnings:
         print(f"warning: {w}", file=sys.stderr)
+    if on_connected:
+        on_connected(session)
     session.start()
     rec.log("recording", seconds=seconds)
     t0 = time.monotonic()
@@ -84,14 +87,15 @@ def record(pods: dict[str, str], out: str | Path, *, seconds: float | None = Non
             from rich.console import Console
             from rich.live import Live
             console = Console(stderr=True)
-            with Live(status_table(session, 0.0), console=console, refresh_per_second=4,
+            view = render or (lambda s, el: status_table(s, el))
+            with Live(view(session, 0.0), console=console, refresh_per_second=4,
                       transient=False) as lv:
                 while True:
                     el = time.monotonic() - t0
-                    lv.update(status_table(session, el))
+                    lv.update(view(session, el))
                     if _done(session, el, seconds, on_tick):
                         break
-                    time.sleep(0.25)
+                    time.sleep(0.1)
         else:
             while not _done(session, time.monotonic() - t0, seconds, on_tick):
                 time.sleep(0.05)

@@ -1,0 +1,9 @@
+"""Simulator internals (the public entry point is :mod:`posturepod.simulate`).
+
+- :mod:`.signals`   smooth driving signals: min-jerk keyframe channels, sums of sinusoids
+- :mod:`.quat`      vectorised quaternion helpers (w-first, Hamilton convention)
+- :mod:`.body`      the three-segment body: orientations, sensor positions, truth angles
+- :mod:`.protocols` the scripted movements: calibration routine, flexion, sitting day
+- :mod:`.sensors`   mountings, sensor error and clock models, chunked sample generation
+- :mod:`.truth`     episode detection on the truth series (slouch, head forward, breaks)
+"""
