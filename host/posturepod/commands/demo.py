@@ -64,9 +64,19 @@ def _run(a):
         # start recording shortly before the patient starts moving (trace time 0)
         while monotonic_us() < t0 - 1_500_000:
             time.sleep(0.05)
-        record(pods, out, seconds=seconds, protocol=a.protocol, patient="demo-001",
-               live=not a.no_live, extra_meta={"demo": {"seed": a.seed, "pattern": a.pattern,
-                                                        "trace_t0_us": t0}})
+        meta = {"demo": {"seed": a.seed, "pattern": a.pattern, "trace_t0_us": t0}}
+        if a.protocol == "flexion" and not a.seconds:
+            from ..flexion_live import run_guided
+            g = run_guided(pods, out, reps=len(truth.get("reps", [])) or 3,
+                           patient="demo-001", live_view=not a.no_live, max_s=seconds,
+                           extra_meta=meta)
+            print(f"guided capture: {g['reps']} bends, warnings: "
+                  f"{'; '.join(g['warnings']) or 'none'}; live angles updated "
+                  f"{g['latency_ms_median']:.2f} ms (median) after a frame arrived",
+                  file=sys.stderr)
+        else:
+            record(pods, out, seconds=seconds, protocol=a.protocol, patient="demo-001",
+                   live=not a.no_live, extra_meta=meta)
     (out / "truth.json").write_text(__import__("json").dumps(truth))
     print_summary(out)
     return _analyse(a, out)
