@@ -24,6 +24,12 @@ class App:
                 self.cfg_errors.append(perr)
             board = hal.make_board(profile)
         self.board = board
+        if link is None and self.cfg["transport"] == "ble":
+            try:   # BLE link with store and forward (pod/link_ble.py, docs/ble.md)
+                from pod.link_ble import BleLink
+                link = BleLink(self.cfg, board, getattr(board, "profile", None))
+            except (ImportError, OSError) as e:
+                self.cfg_errors.append("BLE unavailable, using serial: %r" % (e,))
         if link is None:
             from pod.link_serial import open_link
             link = open_link(getattr(board, "profile", {}) or {})
@@ -123,7 +129,8 @@ class App:
         s = self.sampler
         struct.pack_into(wire.STATUS_FMT, self._status, 1, c.lo, c.hi, c.wraps & 0xFFFF,
                          s.sent if s else 0, (self.imu.overflows & 0xFFFF) if self.imu else 0,
-                         0, self.rate_mhz, self.board.battery_mv() & 0xFFFF)
+                         getattr(getattr(self.link, "backlog", None), "dropped_frames", 0)
+                         & 0xFFFF, self.rate_mhz, self.board.battery_mv() & 0xFFFF)
         n = wire.encode_frame_into(self._status, 1 + wire.STATUS_SIZE, self._status_out)
         self.link.write(self._status_out, n)
 
@@ -155,7 +162,7 @@ class App:
                 self.sampler.start(self.cfg["rate_hz"])
                 self._rate_n = self.sampler.sent
                 self._rate_t = None
-            self.reply(cmd, rate_hz=self.cfg["rate_hz"], odr_hz=self.imu.odr_hz)
+            self.reply(cmd, rate_hz=self.cfg["rate_hz"], odr_hz=self.sampler.imu.odr_hz)
         elif op == "stop":
             if self.sampler:
                 self.sampler.stop()
@@ -205,9 +212,10 @@ class App:
         self._apply(cmd)
 
     def _apply(self, cmd):
-        was = bool(self.sampler and self.sampler.streaming)
-        if was:
-            self.sampler.stop()
+        s = self.sampler
+        was = bool(s and s.streaming)
+        if s and was:
+            s.stop()
         if self.imu:
             self.imu.configure(self.cfg["rate_hz"], self.cfg["acc_range_g"],
                                self.cfg["gyr_range_dps"])
@@ -215,8 +223,8 @@ class App:
             config.save(self.cfg, self.cfg_path)
         except OSError as e:
             self.log("warning", "could not save pod.json: %r" % (e,))
-        if was:
-            self.sampler.start(self.cfg["rate_hz"])
+        if s and was:
+            s.start(self.cfg["rate_hz"])
         d = self.info()
         self.reply(cmd, info=d)
 

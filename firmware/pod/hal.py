@@ -80,8 +80,9 @@ class MachineBoard:
     def battery_mv(self):
         if self._adc is None:
             return 0
-        if hasattr(self._adc, "read_uv"):  # calibrated on ESP32
-            return int(self._adc.read_uv() * self._div) // 1000
+        read_uv = getattr(self._adc, "read_uv", None)  # calibrated on ESP32, absent on rp2
+        if read_uv is not None:
+            return int(read_uv() * self._div) // 1000
         return int(self._adc.read_u16() * 3300 * self._div) >> 16
 
     def unique_id(self):

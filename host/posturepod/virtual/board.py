@@ -10,6 +10,12 @@ What a board does that the relay emulates:
   ``sys.exit`` on the virtual hal, a crash), print ``MPY: soft reboot`` and start again;
   after a soft reset from the raw REPL, come back in the raw REPL without running main.py,
   as boards do (so mpremote's ``exec``/``run``/``fs cp`` work);
+- resets: the interpreter ending normally in the raw REPL (Ctrl-D on an empty raw-REPL
+  line, or SystemExit of code run from it) is a soft reset that comes back in the raw REPL,
+  without the unix port's banner; ending normally elsewhere (Ctrl-D at the friendly REPL) is
+  a soft reboot that runs main.py; being killed (``machine.reset()``, the hal's reset) is a
+  hard reset that runs main.py. ``machine.reset()`` exists on the virtual board (the unix
+  port has none) through a small extension module on the interpreter's path;
 - Ctrl-C: the inner pty keeps ISIG with only VINTR enabled, so 0x03 from the host raises
   KeyboardInterrupt in the firmware (the firmware's command lines are ASCII and never
   contain 0x03), and the REPL reads it as a character as usual;
@@ -103,6 +109,48 @@ def _realtime_ish() -> None:
         pass
 
 
+# machine.reset() for the unix port, as on a board: an extension of the built-in machine
+# module (MicroPython lets a .py file of the same name extend an extensible built-in; with
+# sys.path emptied, the import inside finds the built-in). The process ends at once, like a
+# hard reset; the relay boots it again with main.py.
+_MACHINE_SHIM = """\
+import sys
+_p = sys.path
+sys.path = []
+try:
+    from machine import *
+finally:
+    sys.path = _p
+    del _p
+
+
+def reset():
+    import os
+    os.system("kill -9 $PPID")
+
+
+def reset_cause():
+    return 1
+"""
+
+
+def _shim_dir() -> str:
+    """A directory holding machine.py, shared by the virtual boards of this user (no
+    clean-up needed when a board process is killed)."""
+    d = Path(tempfile.gettempdir()) / f"posturepod-vboard-lib-{os.getuid()}"
+    f = d / "machine.py"
+    try:
+        if f.read_text() == _MACHINE_SHIM:
+            return str(d)
+    except OSError:
+        pass
+    d.mkdir(parents=True, exist_ok=True)
+    tmp = d / f"machine.py.{os.getpid()}"
+    tmp.write_text(_MACHINE_SHIM)
+    os.replace(tmp, f)
+    return str(d)
+
+
 class VirtualBoard:
     def __init__(self, link: str | Path, fs: Path, *, micropython: str | None = None,
                  heap: str = "4M", log=None):
@@ -119,7 +167,9 @@ class VirtualBoard:
         self._to_board = bytearray()
         self._tail = bytearray()
         self._raw_repl = False
-        self._saw_raw_ctrl_d = False
+        self._hide_until_raw = False    # swallow the unix REPL banner on a raw re-entry
+        self._hidden = bytearray()
+        self._lib: str | None = None
         self._inject = 0
         self.injected = 0
 
@@ -150,26 +200,37 @@ class VirtualBoard:
             fcntl.ioctl(0, termios.TIOCSCTTY, 0)
             _realtime_ish()
 
+        if self._lib is None:
+            self._lib = _shim_dir()
+        env = dict(os.environ)
+        env["MICROPYPATH"] = self._lib + ":" + env.get(
+            "MICROPYPATH", ".frozen:~/.micropython/lib:/usr/lib/micropython")
         self.child = subprocess.Popen(args, stdin=s, stdout=s, stderr=s, cwd=self.fs,
-                                      preexec_fn=ctty, close_fds=True)
+                                      preexec_fn=ctty, close_fds=True, env=env)
         os.close(s)
         if self.inner >= 0:
             os.close(self.inner)
         self.inner = m
         os.set_blocking(m, False)
         if not run_main:
-            # come back in the raw REPL, as a board does after a soft reset from it
+            # come back in the raw REPL, as a board does after a soft reset from it (and
+            # without the unix port's friendly banner, which a board does not print)
             self._to_board += b"\x01"
+            self._hide_until_raw = True
+            self._hidden.clear()
 
     def _reap(self) -> bool:
         if self.child is None or self.child.poll() is None:
             return False
         code = self.child.returncode
-        self.log(f"board exited with {code}: soft reboot")
+        # killed (machine.reset(), the hal's reset): a hard reset, main.py runs. A normal
+        # exit in the raw REPL (Ctrl-D on an empty line, sys.exit() of a command): a soft
+        # reset, back in the raw REPL as on a board. At the friendly REPL: main.py runs.
+        back_to_raw = self._raw_repl and code is not None and code >= 0
+        self.log(f"board exited with {code}: "
+                 + ("soft reboot into the raw REPL" if back_to_raw else "reboot, main.py"))
         self.restarts += 1
-        back_to_raw = self._raw_repl and self._saw_raw_ctrl_d
         self._to_host += b"MPY: soft reboot\r\n"
-        self._saw_raw_ctrl_d = False
         self._to_board.clear()
         self.spawn(run_main=not back_to_raw)
         if not back_to_raw:
@@ -179,17 +240,31 @@ class VirtualBoard:
     # -- relay --------------------------------------------------------------------------
     def _watch_board_output(self, data: bytes) -> None:
         t = self._tail + data
-        if b"raw REPL; CTRL-B to exit" in t:
+        k = t.rfind(b"raw REPL; CTRL-B to exit")
+        if k >= 0 and k + 24 > len(self._tail):     # a new banner, not one seen before
             self._raw_repl = True
-        if b">>> " in t[-8:] and not t.endswith(b"raw REPL; CTRL-B to exit\r\n>"):
-            pass
         self._tail = bytearray(t[-40:])
 
     def _watch_host_input(self, data: bytes) -> None:
-        if b"\x02" in data:
+        if b"\x02" in data:            # Ctrl-B: back to the friendly REPL
             self._raw_repl = False
-        if self._raw_repl and b"\x04" in data:
-            self._saw_raw_ctrl_d = True
+
+    def _filter_banner(self, data: bytes) -> bytes:
+        """After a soft reset into the raw REPL, drop what the unix port prints before the
+        raw REPL's own banner (its friendly-REPL banner and prompt)."""
+        if not self._hide_until_raw:
+            return data
+        self._hidden += data
+        k = self._hidden.find(b"raw REPL; CTRL-B to exit")
+        if k >= 0:
+            out = bytes(self._hidden[k:])
+        elif len(self._hidden) > 4096:
+            out = bytes(self._hidden)
+        else:
+            return b""
+        self._hide_until_raw = False
+        self._hidden.clear()
+        return out
 
     def step(self, timeout: float = 0.05) -> None:
         rd = [self.outer]
@@ -213,6 +288,7 @@ class VirtualBoard:
                     raise
             if data:
                 self._watch_board_output(data)
+                data = self._filter_banner(data)
                 if self._inject and len(data) >= 32:
                     data = self._corrupt(data)
                 self._to_host += data

@@ -1,0 +1,254 @@
+"""``posturepod flexion REC``: analyse a standing forward-flexion recording.
+
+Offline: REC is a native recording or a CSV interchange directory. The summary is stored
+beside the recording as ``flexion.json`` (the --json object plus ``patient`` and
+``recorded_at``) for ``posturepod history`` and the progress section of later reports.
+"""
+from __future__ import annotations
+
+import sys
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "flexion", help="standing forward-flexion test: lumbopelvic rhythm and hip pattern",
+        description="Analyse a standing forward-flexion recording: find the repetitions "
+                    "(the calibration bend excluded), measure peak trunk, pelvic, lumbar and "
+                    "neck angles, the lumbopelvic rhythm, timing and smoothness, and judge "
+                    "the pattern (normal / inhibited_hip / inconclusive). See docs/flexion.md.")
+    p.add_argument("rec", nargs="?", metavar="REC",
+                   help="native recording directory or CSV interchange directory")
+    p.add_argument("--json", action="store_true",
+                   help="print exactly one JSON object on stdout and nothing else")
+    p.add_argument("--report", metavar="FILE.html", help="write the HTML report")
+    p.add_argument("--patient", metavar="ID",
+                   help="pseudonymous patient ID (no name): stored with the session and used "
+                        "to find earlier sessions for the progress section")
+    p.add_argument("--pod", action="append", metavar="ROLE=PORT",
+                   help="guided live capture from the pods: pelvis=PORT thorax=PORT "
+                        "head=PORT (repeat); REC is then the new recording directory")
+    p.add_argument("--out", metavar="DIR", help="guided capture: recording directory "
+                   "(default: flexion-<date-time>)")
+    p.add_argument("--reps", type=int, default=3, help="guided capture: test bends (default 3)")
+    p.add_argument("--no-live", action="store_true", help="guided capture: no live view")
+    p.add_argument("--recorded-at", metavar="ISO",
+                   help="session date/time (default: from the recording, else its file time)")
+    p.add_argument("--history", metavar="DIR",
+                   help="where to look for earlier sessions (default: the directory that "
+                        "contains REC)")
+    p.add_argument("--no-save", action="store_true",
+                   help="do not write flexion.json beside the recording")
+    g = p.add_argument_group("verdict rule (defaults in docs/flexion.md)")
+    g.add_argument("--min-trunk", type=float, metavar="DEG",
+                   help="peak trunk flexion below this is inconclusive (default 60)")
+    g.add_argument("--max-pelvis", type=float, metavar="DEG",
+                   help="inhibited hip needs peak pelvic rotation below this (default 50)")
+    g.add_argument("--min-share", type=float, metavar="FRAC",
+                   help="inhibited hip needs a lumbar share above this (default 0.5)")
+    g.add_argument("--combine", choices=("and", "or"),
+                   help="combine the pelvis and share conditions (default and)")
+    p.set_defaults(func=run)
+
+
+def _guided(args) -> int:
+    """Guided capture (prompts, live angles, phase detection), then the analysis and the
+    report at once."""
+    import time
+    from pathlib import Path
+    from .record import parse_pods
+    from ..flexion_live import run_guided
+    from ..podlink import PodError
+    from ..recording import RecordingError
+    try:
+        pods = parse_pods(args.pod)
+    except ValueError as e:
+        print(f"posturepod flexion: error: {e}", file=sys.stderr)
+        return 2
+    out = Path(args.out or args.rec or time.strftime("flexion-%Y%m%d-%H%M%S"))
+    try:
+        g = run_guided(pods, out, reps=args.reps, patient=args.patient or "",
+                       live_view=not args.no_live)
+    except (PodError, RecordingError) as e:
+        print(f"posturepod flexion: {e}", file=sys.stderr)
+        return 1
+    for w in g["warnings"]:
+        print(f"warning during capture: {w}", file=sys.stderr)
+    if g["phase"] != "done":
+        print(f"capture stopped in phase {g['phase']!r} after {g['reps']} bends; "
+              f"analysing what was recorded", file=sys.stderr)
+    args.rec = str(out)
+    args.report = args.report or str(out / "report.html")
+    args.pod = None
+    return run(args)
+
+
+def analyse_to_files(rec_path, report=None, patient=None) -> int:
+    """Analyse a recording, store flexion.json beside it and write the report."""
+    import argparse
+    ns = argparse.Namespace(rec=str(rec_path), json=False,
+                            report=str(report) if report else None, patient=patient, pod=None,
+                            recorded_at=None, history=None, no_save=False, min_trunk=None,
+                            max_pelvis=None, min_share=None, combine=None)
+    return run(ns)
+
+
+def _recorded_at(rec, path) -> tuple[str, str]:
+    """(ISO 8601 text, where it came from)."""
+    from datetime import datetime, timezone
+    from pathlib import Path
+    meta = rec.meta or {}
+    for key in ("recorded_at", "started_at", "start_time", "created_at", "created", "date"):
+        v = meta.get(key)
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 1e8:
+            return (datetime.fromtimestamp(v, tz=timezone.utc).isoformat(timespec="seconds"),
+                    f"recording meta {key}")
+        if isinstance(v, str) and v.strip():
+            return v.strip(), f"recording meta {key}"
+    path = Path(path)
+    files = [f for f in (path.iterdir() if path.is_dir() else [path])
+             if f.is_file() and f.suffix in (".csv", ".json", ".bin", ".jsonl", ".txt")
+             and f.name not in ("flexion.json", "sitting.json")]
+    mt = min((f.stat().st_mtime for f in files), default=path.stat().st_mtime)
+    return (datetime.fromtimestamp(mt, tz=timezone.utc).isoformat(timespec="seconds"),
+            "file time")
+
+
+def _config(args):
+    from dataclasses import replace
+
+    from ..flexion import FlexionConfig, VerdictRule
+    rule = VerdictRule()
+    changes = {}
+    if args.min_trunk is not None:
+        changes["min_trunk_deg"] = args.min_trunk
+    if args.max_pelvis is not None:
+        changes["max_pelvis_deg"] = args.max_pelvis
+    if args.min_share is not None:
+        changes["min_lumbar_share"] = args.min_share
+    if args.combine:
+        changes["combine"] = args.combine
+    return FlexionConfig(rule=replace(rule, **changes))
+
+
+def run(args) -> int:
+    if args.pod:
+        return _guided(args)
+    if not args.rec:
+        print("posturepod flexion: error: REC is required (a recording or CSV directory)",
+              file=sys.stderr)
+        return 2
+
+    import json
+    from pathlib import Path
+
+    from .. import flexion as F
+    from ..data import DataError
+    from ..loader import load
+
+    path = Path(args.rec)
+    rec = load(path)
+    from ..angles import recording_angles
+    import warnings
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            series = recording_angles(rec)
+        result = F.analyze(series, events=rec.events, config=_config(args))
+    except ValueError as e:
+        if isinstance(e, DataError):
+            raise
+        raise DataError(f"{path}: {e}") from e
+    for w in caught:       # calibration / fusion warnings: into the result, not the terminal
+        msg = str(w.message)
+        if not any(msg in x for x in result.warnings):
+            result.warnings.append(f"angles: {msg}")
+
+    rec_dir = path if path.is_dir() else path.parent
+    summary_path = rec_dir / "flexion.json"
+    previous: dict = {}
+    if summary_path.exists():          # an earlier analysis of this same recording
+        try:
+            previous = json.loads(summary_path.read_text())
+        except (OSError, ValueError):
+            previous = {}
+        previous = previous if isinstance(previous, dict) else {}
+    patient = args.patient or (rec.meta or {}).get("patient") or (rec.meta or {}).get(
+        "patient_id") or previous.get("patient")
+    if args.recorded_at:
+        recorded_at, recorded_src = args.recorded_at, "command line"
+    else:
+        recorded_at, recorded_src = _recorded_at(rec, path)
+        if recorded_src == "file time" and previous.get("recorded_at"):
+            recorded_at = previous["recorded_at"]
+            recorded_src = previous.get("recorded_at_source") or "previous flexion.json"
+    obj = F.result_json(result, patient=patient or None, recorded_at=recorded_at,
+                        recorded_at_source=recorded_src, recording=str(path))
+
+    saved = False
+    if not args.no_save:
+        try:
+            summary_path.write_text(json.dumps(obj, indent=1) + "\n", encoding="utf-8")
+            saved = True
+        except OSError as e:
+            print(f"posturepod flexion: warning: could not save {summary_path}: {e.strerror}",
+                  file=sys.stderr)
+
+    if args.report:
+        from .. import history as HI
+        from ..report.flexion_report import write_report
+        sessions = []
+        if patient:
+            root = Path(args.history) if args.history else rec_dir.parent
+            sessions = HI.scan(root, patient=patient, protocol=F.PROTOCOL,
+                               max_depth=12 if args.history else 4)
+            cur = summary_path.resolve()
+            sessions = [s for s in sessions if s.path.resolve() != cur]
+            here = HI.Session(path=summary_path, protocol=F.PROTOCOL, patient=patient,
+                              recorded_at=HI.parse_time(recorded_at),
+                              recorded_at_text=recorded_at, summary=obj["summary"], data=obj)
+            if here.recorded_at is None:
+                from datetime import datetime, timezone
+                here.recorded_at = datetime.now(timezone.utc).replace(tzinfo=None)
+            sessions = sorted(sessions + [here], key=lambda s: s.recorded_at)
+        write_report(args.report, result, patient=patient, recorded_at=recorded_at,
+                     recording=str(path), history=sessions or None,
+                     current_path=summary_path)
+        if not args.json:
+            print(f"report written to {args.report}")
+
+    if args.json:
+        print(json.dumps(obj))
+        return 0
+    _print_text(result, patient, recorded_at, summary_path if saved else None)
+    return 0
+
+
+def _print_text(result, patient, recorded_at, saved_to) -> None:
+    from ..flexion import INCONCLUSIVE
+    s = result.summary
+
+    def f(x, nd=0):
+        return "-" if x is None else f"{x:.{nd}f}"
+    print(f"forward-flexion test: {len(result.reps)} repetition(s)"
+          + (f", patient {patient}" if patient else "") + f", recorded {recorded_at}")
+    cb = result.calibration_bend
+    if cb:
+        print(f"  calibration bend {cb['start_s']:.1f}-{cb['end_s']:.1f} s "
+              f"(peak {cb['peak_trunk_deg']:.0f} deg, {cb['identified_by']}): excluded")
+    print(f"  {'#':>2} {'start':>7} {'end':>7} {'trunk':>6} {'pelvis':>6} {'lumbar':>6} "
+          f"{'neck':>5} {'share':>5}  pattern")
+    for r in result.reps:
+        print(f"  {r.index:>2} {r.start_s:7.1f} {r.end_s:7.1f} {f(r.peak_trunk_deg):>6} "
+              f"{f(r.peak_pelvis_deg):>6} {f(r.peak_lumbar_deg):>6} {f(r.peak_neck_deg):>5} "
+              f"{f(r.lumbar_share, 2):>5}  {r.pattern}{' (borderline)' if r.borderline else ''}")
+    print(f"  summary: trunk {f(s['peak_trunk_deg'])} deg, pelvis {f(s['peak_pelvis_deg'])} "
+          f"deg, lumbar {f(s['peak_lumbar_deg'])} deg, neck {f(s['peak_neck_deg'])} deg, "
+          f"lumbar share {f(s['lumbar_share'], 2)}")
+    verdict = s["pattern"]
+    if verdict != INCONCLUSIVE and s.get("borderline"):
+        verdict += " (borderline)"
+    print(f"  verdict: {verdict}")
+    for w in result.warnings:
+        print(f"  note: {w}")
+    if saved_to:
+        print(f"  saved {saved_to}")

@@ -1,0 +1,129 @@
+"""``posturepod sitting``: sitting posture through a desk day (slouch, head forward, breaks).
+
+Offline: ``posturepod sitting REC [--json] [--report FILE.html] [--patient ID]`` analyses a
+recording, stores ``sitting.json`` beside it and optionally writes the HTML report.
+Live (``--pod``): not yet available.
+"""
+from __future__ import annotations
+
+import sys
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "sitting", help="sitting posture through a desk day: slouch, head forward, breaks",
+        description="Analyse a desk day recorded with the three pods: time slouched (pelvis "
+                    "tilted back or lumbar spine flexed against the upright sitting "
+                    "reference), head forward, breaks (standing/walking) and sitting bouts. "
+                    "Stores sitting.json in the recording directory. See docs/sitting.md.")
+    p.add_argument("rec", nargs="?", metavar="REC",
+                   help="recording directory (native or CSV interchange)")
+    p.add_argument("--json", action="store_true",
+                   help="print the result as one JSON object (nothing else on stdout)")
+    p.add_argument("--report", metavar="FILE.html", help="write the HTML report")
+    p.add_argument("--patient", metavar="ID",
+                   help="pseudonymous patient ID (stored; earlier days of the same ID "
+                        "beside REC are compared in the report)")
+    p.add_argument("--no-save", action="store_true",
+                   help="do not write sitting.json into the recording directory")
+    p.add_argument("--pod", action="append", metavar="PORT",
+                   help="live mode: the pods to read (not yet available)")
+    p.add_argument("--buzz-after", type=float, default=60.0, metavar="SECONDS",
+                   help="buzz when a slouch or head-forward posture has lasted this long "
+                        "(default 60)")
+    p.add_argument("--break-after", type=float, default=30.0, metavar="MINUTES",
+                   help="remind to take a break after this much continuous sitting "
+                        "(default 30)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    if args.pod:
+        print("posturepod sitting: live mode: not yet available", file=sys.stderr)
+        return 2
+    if not args.rec:
+        print("posturepod sitting: error: give a recording directory REC (or --pod for "
+              "live mode)", file=sys.stderr)
+        return 2
+    if args.buzz_after <= 0 or args.break_after <= 0:
+        print("posturepod sitting: error: --buzz-after and --break-after must be positive",
+              file=sys.stderr)
+        return 2
+    import json
+    import warnings
+    from pathlib import Path
+
+    from ..loader import load
+    from ..sitting import analyse_recording, earlier_days, write_result
+
+    rec = load(args.rec)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = analyse_recording(rec, patient=args.patient, buzz_after_s=args.buzz_after,
+                                break_after_s=args.break_after * 60.0)
+    summary = res.summary
+    msgs = []
+    for w in caught:
+        m = str(w.message)
+        if m not in msgs:
+            msgs.append(m)
+    for m in msgs:
+        print(f"posturepod sitting: warning: {m}", file=sys.stderr)
+    if msgs:
+        summary["warnings"] = msgs
+    rec_dir = Path(args.rec)
+    if not args.no_save and rec_dir.is_dir():
+        try:
+            summary["saved_to"] = str(write_result(summary, rec_dir))
+        except OSError as e:
+            print(f"posturepod sitting: warning: cannot write {rec_dir / 'sitting.json'}: "
+                  f"{e.strerror}", file=sys.stderr)
+    if args.report:
+        from ..report.sitting_report import write_report
+        history = earlier_days(rec_dir, summary.get("patient"))
+        out = write_report(args.report, res, history=history)
+        summary["report"] = str(out)
+        if not args.json:
+            print(f"report: {out}")
+    if args.json:
+        print(json.dumps(summary, allow_nan=False))
+    else:
+        print(text_summary(summary))
+    return 0
+
+
+def _mmss(s: float) -> str:
+    s = int(round(s))
+    h, rem = divmod(s, 3600)
+    m, sec = divmod(rem, 60)
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
+
+
+def text_summary(s: dict) -> str:
+    ref = s["reference"]
+    lines = [f"sitting day: {_mmss(s['duration_s'])} recorded"
+             + (f", patient {s['patient']}" if s.get("patient") else "")]
+    if ref.get("source") == "none":
+        lines.append(f"  {ref['note']}")
+        return "\n".join(lines)
+    span = (f", {ref['start_s']:.0f}-{ref['end_s']:.0f} s" if ref.get("start_s") is not None
+            else "")
+    lines.append(f"  reference ({ref['source']}{span}): "
+                 f"pelvis {ref['pelvis_deg']:.1f}, lumbar {ref['lumbar_deg']:.1f}, "
+                 f"neck {ref['neck_deg']:.1f} deg")
+    sit = s["sitting_s"]
+
+    def pct(x):
+        return f" ({100 * x / sit:.0f}% of sitting)" if sit > 0 else ""
+    lines.append(f"  sitting       {_mmss(sit)}")
+    lines.append(f"  slouched      {_mmss(s['slouch_s'])}{pct(s['slouch_s'])} in "
+                 f"{len(s['slouch_episodes'])} episode(s)")
+    lines.append(f"  head forward  {_mmss(s['head_forward_s'])}{pct(s['head_forward_s'])} in "
+                 f"{len(s['head_forward_episodes'])} episode(s)")
+    lines.append(f"  breaks        {len(s['breaks'])}; longest sitting bout "
+                 f"{_mmss(s['longest_sitting_bout_s'])}")
+    for n in s.get("notes", []):
+        lines.append(f"  note: {n}")
+    if s.get("saved_to"):
+        lines.append(f"  saved {s['saved_to']}")
+    return "\n".join(lines)

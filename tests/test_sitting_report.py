@@ -1,0 +1,100 @@
+"""The sitting HTML report: self-contained, every figure an inline SVG with drawn paths,
+renders in headless Chromium to a non-blank page."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from test_sitting import analyse_synth, synth_day
+
+from posturepod.report import html as H
+from posturepod.report.sitting_report import build_report, write_report
+
+
+@pytest.fixture(scope="module")
+def result():
+    day = synth_day(6, duration_s=2.5 * 3600)
+    res = analyse_synth(day)
+    res.summary.update(patient="P-42", recorded_at="2026-02-03T08:45:00",
+                       recording="/data/P-42/2026-02-03")
+    return res
+
+
+def _history():
+    return [{"protocol": "sitting", "patient": "P-42", "recorded_at": f"2026-01-{d:02d}T09:00",
+             "_dir": f"2026-01-{d:02d}",
+             "summary": {"sitting_min": 400 + d, "slouch_pct": 30.0 - d, "head_forward_pct": 12.0,
+                         "breaks": d, "longest_sitting_bout_min": 80 - d}} for d in (5, 12, 19)]
+
+
+def _figures(text):
+    return re.findall(r"<figure.*?</figure>", text, flags=re.S)
+
+
+def test_report_is_self_contained_with_svg_figures(result, tmp_path):
+    text = build_report(result, history=_history())
+    assert text.startswith("<!DOCTYPE html>")
+    assert H.external_references(text) == []
+    assert "<script" not in text.lower() and "<img" not in text.lower()
+    figs = _figures(text)
+    assert len(figs) >= 6          # timeline, hourly, distributions, bouts, chain, history
+    for f in figs:
+        assert "<svg" in f
+        paths = re.findall(r'<path[^>]*\sd="([^"]+)"', f)
+        assert len(paths) > 10, "figure without drawn paths"
+    for word in ("Posterior", "Compared with earlier days", "P-42", "Longest sitting bout",
+                 "Hour by hour", "sit_reference"):
+        assert word in text or word.lower() in text.lower()
+    out = write_report(tmp_path / "r.html", result, history=_history())
+    assert out.read_text(encoding="utf-8") == text or out.stat().st_size > 10000
+
+
+def test_report_without_reference_or_history(result):
+    s = dict(result.summary)
+    text = build_report(result)
+    assert "No earlier day" in text
+    s["reference"] = {"source": "none", "note": "no sitting reference found"}
+    res2 = type(result)(summary=s, timeline=result.timeline)
+    assert "no sitting reference found" in build_report(res2)
+
+
+def _chromium():
+    for c in ("/usr/bin/chromium", shutil.which("chromium") or "",
+              shutil.which("chromium-browser") or ""):
+        if c and os.path.exists(c):
+            return c
+    return None
+
+
+def test_report_renders_in_headless_chromium(result, tmp_path):
+    exe = _chromium()
+    if exe is None:
+        pytest.skip("headless Chromium not installed (Debian package 'chromium': "
+                    "apt-get install -y chromium)")
+    page = write_report(tmp_path / "sitting.html", result, history=_history())
+    shot = tmp_path / "shot.png"
+    with tempfile.TemporaryDirectory() as prof:
+        cmd = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+               "--no-first-run", "--disable-background-networking",
+               "--disable-component-update", "--disable-sync", f"--user-data-dir={prof}",
+               f"--screenshot={shot}", "--window-size=1200,3000", page.resolve().as_uri()]
+        subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       timeout=120, check=False)
+    assert shot.exists() and shot.stat().st_size > 10000, "no screenshot"
+    from matplotlib.image import imread
+    img = imread(str(shot))
+    grey = img[..., :3].mean(axis=2)
+    assert float(np.var(grey)) > 1e-3, "blank screenshot"
+    # the figures are drawn: many rows of the page carry non-white, non-text colour
+    coloured = (np.abs(img[..., 0] - img[..., 2]) > 0.2).any(axis=1).sum()
+    assert coloured > 300
+    keep = os.environ.get("POSTUREPOD_KEEP_SCREENSHOT")
+    if keep:
+        Path(keep).write_bytes(shot.read_bytes())
