@@ -28,6 +28,7 @@ class GuideSettings:
     rep_start_deg: float = 30.0     # a test bend: trunk beyond this ...
     rep_end_deg: float = 10.0       # ... and back below this
     reps: int = 3
+    finish_s: float = 3.0           # keep recording after the last bend (settling)
     slip_deg: float = 8.0           # standing between bends: a segment this far from 0 has slipped
 
 
@@ -36,6 +37,7 @@ PROMPTS = {
     "bend": "Calibration: bend forward slowly, about half way (30-60 degrees), and come back up.",
     "settle": "Stand still again.",
     "reps": "Test: bend forward slowly as far as you can, then come back up. ({done}/{n} done)",
+    "finish": "Well done. Stand still a moment...",
     "done": "Done. Analysing...",
 }
 
@@ -57,6 +59,7 @@ class FlexionGuide:
     _trace: deque = field(default_factory=lambda: deque(maxlen=600))
     _prev: tuple | None = None
     _calib_error: str = ""
+    _finish_at: float = 0.0
     after_calibration: str = "reps"
 
     def _warn(self, msg: str, t: float) -> None:
@@ -121,7 +124,7 @@ class FlexionGuide:
                         self._bend_max = 0.0
             else:
                 self._still_since = None
-        elif self.phase != "reps":
+        elif self.phase not in ("reps", "finish"):
             return self.tick_after(t)
         elif self.phase == "reps":
             a = self.live.angles()
@@ -146,6 +149,10 @@ class FlexionGuide:
                             self._warn(f"{seg} pod reads {v:+.0f} deg standing: "
                                        f"it may have slipped, check the clip", t)
             if self.reps_done >= s.reps:
+                self.phase = "finish"
+                self._finish_at = t + s.finish_s
+        elif self.phase == "finish":
+            if t >= self._finish_at:
                 self.phase = "done"
                 return True
         return self.phase == "done"

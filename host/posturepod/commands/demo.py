@@ -16,6 +16,8 @@ def register(sub):
     p.add_argument("--out", help="recording directory (default: a new temporary one)")
     p.add_argument("--rate-hz", type=int, default=100)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--buzz-after", type=float, default=30.0,
+                   help="sitting: buzz after this many seconds of slouch / head forward")
     p.add_argument("--transport", default="serial", choices=["serial", "ble"])
     p.add_argument("--no-live", action="store_true")
     p.set_defaults(func=_run)
@@ -29,7 +31,7 @@ def make_trace(protocol: str, pattern: str, seed: int, out: Path, seconds: float
     from ..virtual.trace import write_trace
     kw = {}
     if protocol == "sitting":
-        kw["duration_s"] = max(seconds or 600.0, 120.0)
+        kw["duration_s"] = max(seconds or 300.0, 120.0)
     trace_rate = 1000 if rate_hz > 200 else (400 if protocol == "flexion" else 200)
     res = simulate(protocol, seed, pattern=pattern, clock_errors=False, sensor_errors=True,
                    true_rate_hz=trace_rate, **kw)
@@ -74,6 +76,13 @@ def _run(a):
                   f"{'; '.join(g['warnings']) or 'none'}; live angles updated "
                   f"{g['latency_ms_median']:.2f} ms (median) after a frame arrived",
                   file=sys.stderr)
+        elif a.protocol == "sitting":
+            from ..sitting_live import run_live
+            r = run_live(pods, out, buzz_after_s=a.buzz_after, break_after_s=1800.0,
+                         seconds=seconds, patient="demo-001", live_view=not a.no_live,
+                         extra_meta=meta)
+            print(f"live feedback: {r['slouch_buzzes']} slouch buzzes, "
+                  f"{r['head_forward_buzzes']} head-forward buzzes", file=sys.stderr)
         else:
             record(pods, out, seconds=seconds, protocol=a.protocol, patient="demo-001",
                    live=not a.no_live, extra_meta=meta)

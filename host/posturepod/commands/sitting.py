@@ -2,7 +2,9 @@
 
 Offline: ``posturepod sitting REC [--json] [--report FILE.html] [--patient ID]`` analyses a
 recording, stores ``sitting.json`` beside it and optionally writes the HTML report.
-Live (``--pod``): not yet available.
+Live (``--pod pelvis=PORT --pod thorax=PORT --pod head=PORT``): guides the calibration and
+the sitting reference, records, shows the posture, buzzes a pod when a slouch or a forward
+head lasts, reminds of breaks; then the same analysis and report as offline.
 """
 from __future__ import annotations
 
@@ -26,8 +28,15 @@ def register(subparsers) -> None:
                         "beside REC are compared in the report)")
     p.add_argument("--no-save", action="store_true",
                    help="do not write sitting.json into the recording directory")
-    p.add_argument("--pod", action="append", metavar="PORT",
-                   help="live mode: the pods to read (not yet available)")
+    p.add_argument("--pod", action="append", metavar="ROLE=PORT",
+                   help="live mode: pelvis=PORT thorax=PORT head=PORT (repeat)")
+    p.add_argument("--out", metavar="DIR",
+                   help="live mode: recording directory (default: sitting-<date-time>)")
+    p.add_argument("--buzz-pod", default="thorax", choices=["pelvis", "thorax", "head"],
+                   help="live mode: the pod whose motor buzzes (default thorax)")
+    p.add_argument("--seconds", type=float, help="live mode: stop after this long "
+                   "(default: Ctrl-C)")
+    p.add_argument("--no-live", action="store_true", help="live mode: no live view")
     p.add_argument("--buzz-after", type=float, default=60.0, metavar="SECONDS",
                    help="buzz when a slouch or head-forward posture has lasted this long "
                         "(default 60)")
@@ -37,10 +46,47 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+def _live(args) -> int:
+    import time
+    from pathlib import Path
+    from .record import parse_pods
+    from ..podlink import PodError
+    from ..recording import RecordingError
+    from ..sitting_live import run_live
+    try:
+        pods = parse_pods(args.pod)
+    except ValueError as e:
+        print(f"posturepod sitting: error: {e}", file=sys.stderr)
+        return 2
+    out = Path(args.out or args.rec or time.strftime("sitting-%Y%m%d-%H%M%S"))
+    try:
+        r = run_live(pods, out, buzz_after_s=args.buzz_after,
+                     break_after_s=args.break_after * 60.0, buzz_pod=args.buzz_pod,
+                     seconds=args.seconds, patient=args.patient or "",
+                     live_view=not args.no_live)
+    except (PodError, RecordingError) as e:
+        print(f"posturepod sitting: {e}", file=sys.stderr)
+        return 1
+    print(f"live feedback: {r['slouch_buzzes']} slouch buzzes, {r['head_forward_buzzes']} "
+          f"head-forward buzzes, {r['break_reminders']} break reminders", file=sys.stderr)
+    args.rec = str(out)
+    args.report = args.report or str(out / "report.html")
+    args.pod = None
+    return run(args)
+
+
+def analyse_to_files(rec_path, report=None, patient=None) -> int:
+    """Analyse a recording, store sitting.json beside it and write the report."""
+    import argparse
+    ns = argparse.Namespace(rec=str(rec_path), json=False,
+                            report=str(report) if report else None, patient=patient,
+                            no_save=False, pod=None, buzz_after=60.0, break_after=30.0)
+    return run(ns)
+
+
 def run(args) -> int:
     if args.pod:
-        print("posturepod sitting: live mode: not yet available", file=sys.stderr)
-        return 2
+        return _live(args)
     if not args.rec:
         print("posturepod sitting: error: give a recording directory REC (or --pod for "
               "live mode)", file=sys.stderr)

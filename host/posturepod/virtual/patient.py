@@ -86,7 +86,9 @@ class VirtualPatient:
         self.trace = trace
         self.t0_us = t0_us
         self.rate_hz = rate_hz
-        self.imus = imus or {"pelvis": "MPU-6050", "thorax": "ICM-20948", "head": "MPU-6500"}
+        # FIFO chips with exact 1 kHz-derived rates by default (ICM-20948 and LSM6DSOX are
+        # exercised by the tests that name them)
+        self.imus = imus or {"pelvis": "MPU-6050", "thorax": "MPU-9250", "head": "MPU-6500"}
         self.ppm = ppm or {}
         self.start_ticks = start_ticks or {}
         self.dev_start_us = dev_start_us or {}
