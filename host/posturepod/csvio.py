@@ -25,31 +25,39 @@ def is_csv_dir(path: Path) -> bool:
 
 def read_pod_csv(path: Path, role: str | None = None) -> PodData:
     """Read one pod CSV. Errors name the file and line: missing column, non-numeric cell,
-    time going backwards, wrong number of cells."""
+    time going backwards, wrong number of cells. Parsed by numpy's C reader straight from
+    the file by pandas' C parser (an 8-hour day at 50 Hz is 1.4 million rows per pod);
+    the line-by-line parser only runs to name the line of a problem."""
     path = Path(path)
     role = role or path.stem
     try:
-        text = path.read_text()
+        f = path.open("r", newline="")
     except OSError as e:
         raise DataError(f"{path}: cannot read: {e.strerror}") from e
-    lines = text.splitlines()
-    if not lines:
-        raise DataError(f"{path}:1: empty file, expected header {','.join(IMU_COLUMNS)}")
-    header = [h.strip() for h in lines[0].split(",")]
-    missing = [c for c in IMU_COLUMNS if c not in header]
-    if missing:
-        raise DataError(f"{path}:1: missing column(s) {', '.join(missing)} "
-                        f"(header is {lines[0]!r})")
-    has_mag = all(c in header for c in MAG_COLUMNS)
-    cols = IMU_COLUMNS + (MAG_COLUMNS if has_mag else [])
-    idx = [header.index(c) for c in cols]
-    body = [ln for ln in lines[1:]]
-    try:
-        arr = np.loadtxt(io.StringIO("\n".join(body)), delimiter=",", ndmin=2,
-                         usecols=idx) if body else np.zeros((0, len(cols)))
-    except ValueError:
-        arr = _slow_parse(path, body, len(header), idx)
-    if arr.shape[0] and arr.shape[1] != len(cols):
+    with f:
+        first = f.readline()
+        if not first.strip():
+            raise DataError(f"{path}:1: empty file, expected header {','.join(IMU_COLUMNS)}")
+        header = [h.strip() for h in first.strip().split(",")]
+        missing = [c for c in IMU_COLUMNS if c not in header]
+        if missing:
+            raise DataError(f"{path}:1: missing column(s) {', '.join(missing)} "
+                            f"(header is {first.strip()!r})")
+        has_mag = all(c in header for c in MAG_COLUMNS)
+        cols = IMU_COLUMNS + (MAG_COLUMNS if has_mag else [])
+        idx = [header.index(c) for c in cols]
+        try:
+            import pandas as pd
+            df = pd.read_csv(f, header=None, names=header, usecols=cols, dtype=np.float64,
+                             engine="c", skip_blank_lines=True)
+            arr = df[cols].to_numpy(dtype=np.float64)
+            if not np.all(np.isfinite(arr)):
+                arr = None                      # a short row or a bad cell: say which
+        except (ValueError, pd.errors.ParserError):
+            arr = None
+    if arr is None:
+        with path.open() as f2:
+            body = f2.read().splitlines()[1:]
         arr = _slow_parse(path, body, len(header), idx)
     if not np.all(np.isfinite(arr)):
         bad = int(np.argwhere(~np.isfinite(arr))[0][0])
@@ -60,8 +68,9 @@ def read_pod_csv(path: Path, role: str | None = None) -> PodData:
         i = int(back[0]) + 1
         raise DataError(f"{path}:{i + 2}: time goes backwards or repeats "
                         f"({t[i]:.6f} s after {t[i - 1]:.6f} s)")
-    return PodData(role=role, time_s=t.astype(np.float64), acc_m_s2=arr[:, 1:4].copy(),
-                   gyr_rad_s=arr[:, 4:7].copy(), mag_ut=arr[:, 7:10].copy() if has_mag else None)
+    return PodData(role=role, time_s=np.ascontiguousarray(t), acc_m_s2=arr[:, 1:4].copy(),
+                   gyr_rad_s=arr[:, 4:7].copy(),
+                   mag_ut=arr[:, 7:10].copy() if has_mag else None)
 
 
 def _slow_parse(path, body, ncols, idx):
