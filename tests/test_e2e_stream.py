@@ -28,7 +28,7 @@ def test_three_pods_200hz_60s_no_loss_across_wraps(tmp_path):
     device time counter wrapping during the run."""
     seconds = 60.0
     with VirtualPatient(tmp_path / "boards", rate_hz=200,
-                        imus={"pelvis": "MPU-6050", "thorax": "LSM6DSOX", "head": "ICM-20948"},
+                        imus={"pelvis": "MPU-6050", "thorax": "LSM6DSOX", "head": "MPU-9250"},
                         start_ticks={"pelvis": TICKS_PERIOD - 3_000_000},
                         dev_start_us={"thorax": (1 << 32) - 5_000_000}) as vp:
         path, session = record(vp.links, tmp_path / "rec", seconds=seconds, live=False)

@@ -398,10 +398,10 @@ def test_cli_json_prints_one_object(tmp_path, monkeypatch, capsys):
     assert "verdict: normal" in out and "calibration bend" in out
 
 
-def test_cli_pod_branch(capsys):
+def test_cli_pod_branch_wants_role_and_port(capsys):
     from posturepod import cli
     assert cli.main(["flexion", "--pod", "/dev/ttyUSB0"]) == 2
-    assert "guided capture: not yet available" in capsys.readouterr().out
+    assert "--pod wants ROLE=PORT" in capsys.readouterr().err
 
 
 # --------------------------------------------------------------------------- end to end

@@ -407,10 +407,10 @@ def test_cli_json_and_sitting_json(sim_day_dir, capsys):
     assert_matches(truth["slouch_episodes"], obj["slouch_episodes"], what="slouch")
 
 
-def test_cli_live_mode_not_yet(capsys):
+def test_cli_live_mode_wants_role_and_port(capsys):
     from posturepod.cli import main
     assert main(["sitting", "--pod", "/dev/ttyACM0"]) == 2
-    assert "live mode: not yet available" in capsys.readouterr().err
+    assert "--pod wants ROLE=PORT" in capsys.readouterr().err
 
 
 def test_cli_text_output(sim_day_dir, capsys):
