@@ -54,9 +54,10 @@ def load_trials(quick: bool = False):
 
 def decimate(tr: dict, k: int = DEC) -> dict:
     n = len(tr["gyr"]) // k * k
+    # a filter's output after a block describes the block's last sample: compare there
     return dict(name=tr["name"], gyr=tr["gyr"][:n].reshape(-1, k, 3).mean(1),
-                acc=tr["acc"][:n].reshape(-1, k, 3).mean(1), quat=tr["quat"][:n:k],
-                movement=tr["movement"][:n:k], rate=tr["rate"] / k)
+                acc=tr["acc"][:n].reshape(-1, k, 3).mean(1), quat=tr["quat"][k - 1:n:k],
+                movement=tr["movement"][k - 1:n:k], rate=tr["rate"] / k)
 
 
 def score(tr: dict, settings) -> tuple[float, float, int]:

@@ -116,8 +116,9 @@ LIVE_DEFAULT = FusionSettings(filter="vqf", causal=True)
 
 #: best settings found for each ahrs filter by the grid search in bench/fusion_broad.py
 #: (6D, BROAD 11 trials at 71 Hz, causal, mean inclination RMSE): Madgwick gain 0.02
-#: 1.77 deg (0.033: 1.86), Mahony kP 0.1 kI 0 1.83 (kP 0.2: 1.96), EKF var_acc 8 1.91
-#: (0.25: 2.73). Accelerometer gating (acc_gate_m_s2=3) made every filter worse.
+#: 1.30 deg (0.01: 1.59, 0.033: 1.35, 0.05: 1.58), Mahony kP 0.1 kI 0 1.41 (kP 0.2: 1.46,
+#: 0.4: 1.84), EKF var_acc 8 1.53. Accelerometer gating (acc_gate_m_s2=3) made every
+#: filter worse, so it is off by default.
 TUNED = {
     "madgwick": dict(gain=0.02),
     "mahony": dict(k_p=0.1, k_i=0.0),
@@ -458,10 +459,13 @@ def _fuse_ahrs(t, g, a, m, rate, s: FusionSettings) -> FusionResult:
         bias, rest = np.zeros((n, 3)), np.zeros(n, bool)
     Qf, rej = _ahrs_pass(t, g, a, m, rate, s, bias)
     if not s.causal and n > 1:
-        # backward pass: time reversed, so the gyro turns the other way
+        # backward pass: time reversed, so the gyro turns the other way; gyro sample k
+        # covers (t[k-1], t[k]], so stepping back into sample k uses gyro sample k + 1
         r = slice(None, None, -1)
-        Qb, _ = _ahrs_pass(t[-1] + t[0] - t[r], -g[r], a[r],
-                           None if m is None else m[r], rate, s, -bias[r])
+        gn = np.concatenate([g[1:], g[-1:]])
+        bn = np.concatenate([bias[1:], bias[-1:]])
+        Qb, _ = _ahrs_pass(t[-1] + t[0] - t[r], -gn[r], a[r],
+                           None if m is None else m[r], rate, s, -bn[r])
         Qb = Qb[r]
         Qf = _average_inclination(Qf, Qb)
     bias_out = bias + (np.asarray(s.gyr_bias_rad_s) if s.gyr_bias_rad_s is not None else 0)
