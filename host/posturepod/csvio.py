@@ -50,27 +50,34 @@ def read_pod_csv(path: Path, role: str | None = None) -> PodData:
             import pandas as pd
             df = pd.read_csv(f, header=None, names=header, usecols=cols, dtype=np.float64,
                              engine="c", skip_blank_lines=True)
-            arr = df[cols].to_numpy(dtype=np.float64)
-            if not np.all(np.isfinite(arr)):
-                arr = None                      # a short row or a bad cell: say which
+            # column by column: no full-table copy (an 8-hour day is 80 MB a pod)
+            t = np.ascontiguousarray(df["time_s"].to_numpy())
+            acc = np.column_stack([df[c].to_numpy() for c in IMU_COLUMNS[1:4]])
+            gyr = np.column_stack([df[c].to_numpy() for c in IMU_COLUMNS[4:7]])
+            mag = np.column_stack([df[c].to_numpy() for c in MAG_COLUMNS]) if has_mag \
+                else None
+            del df
+            ok = np.isfinite(t).all() and np.isfinite(acc).all() and np.isfinite(gyr).all() \
+                and (mag is None or np.isfinite(mag).all())
+            arr = None if not ok else True      # a short row or a bad cell: say which
         except (ValueError, pd.errors.ParserError):
             arr = None
     if arr is None:
         with path.open() as f2:
             body = f2.read().splitlines()[1:]
         arr = _slow_parse(path, body, len(header), idx)
-    if not np.all(np.isfinite(arr)):
-        bad = int(np.argwhere(~np.isfinite(arr))[0][0])
-        raise DataError(f"{path}:{bad + 2}: non-finite value")
-    t = arr[:, 0]
+        if not np.all(np.isfinite(arr)):
+            bad = int(np.argwhere(~np.isfinite(arr))[0][0])
+            raise DataError(f"{path}:{bad + 2}: non-finite value")
+        t = np.ascontiguousarray(arr[:, 0])
+        acc, gyr = arr[:, 1:4].copy(), arr[:, 4:7].copy()
+        mag = arr[:, 7:10].copy() if has_mag else None
     back = np.flatnonzero(np.diff(t) <= 0)
     if back.size:
         i = int(back[0]) + 1
         raise DataError(f"{path}:{i + 2}: time goes backwards or repeats "
                         f"({t[i]:.6f} s after {t[i - 1]:.6f} s)")
-    return PodData(role=role, time_s=np.ascontiguousarray(t), acc_m_s2=arr[:, 1:4].copy(),
-                   gyr_rad_s=arr[:, 4:7].copy(),
-                   mag_ut=arr[:, 7:10].copy() if has_mag else None)
+    return PodData(role=role, time_s=t, acc_m_s2=acc, gyr_rad_s=gyr, mag_ut=mag)
 
 
 def _slow_parse(path, body, ncols, idx):
