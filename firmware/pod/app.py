@@ -274,8 +274,8 @@ class App:
             el = b.ticks_diff(now, self._status_at)
             if el >= _STATUS_MS * 1000 or el < 0:
                 if self._rate_t is not None:
-                    dn = (self.sampler.sent - self._rate_n) & (wire.SEQ_MODULO - 1)
-                    self.rate_mhz = dn * 1000000000 // el if el > 0 else 0
+                    dn = (self.sampler.sent - self._rate_n) & wire.SEQ_MASK
+                    self.rate_mhz = _mhz(dn, el)
                 self._rate_t = now
                 self._rate_n = self.sampler.sent
                 self._status_at = now
@@ -298,6 +298,24 @@ class App:
         while self.running:
             streaming = self.sampler and self.sampler.streaming
             self.step(1 if streaming else 20)
+
+
+def _mhz(n, el_us):
+    """n events in el_us microseconds as milli-Hz: n * 10**9 // el_us by long division, so
+    that no intermediate reaches 2**30 (a heap-allocated big int on 32-bit ports)."""
+    if el_us <= 0:
+        return 0
+    while el_us > 0x5000000:         # r * 10 below must stay < 2**30
+        el_us >>= 1
+        n >>= 1
+    q = n // el_us
+    r = n - q * el_us
+    for _ in range(9):
+        r *= 10
+        d = r // el_us
+        q = q * 10 + d
+        r -= d * el_us
+    return q
 
 
 def _ms(cmd, default):

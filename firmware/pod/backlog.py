@@ -127,6 +127,8 @@ class Backlog:
         if n > self._ksz:
             n = self._ksz
         f = self._f
+        if f is None:
+            raise OSError(5)
         f.seek(self._fr)
         got = f.readinto(self._cache_mv[:n]) if n < self._ksz else f.readinto(self._cache)
         if not got:

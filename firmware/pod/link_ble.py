@@ -99,8 +99,7 @@ def _bluetooth():
     except ImportError:
         pass
     try:   # the virtual board's emulated radio (firmware/vboard/ble.py), unix port only
-        from vboard import ble  # type: ignore[import-not-found]
-        return ble
+        return __import__("vboard.ble", None, None, ("ble",))
     except ImportError:
         return None
 
@@ -204,6 +203,7 @@ class BleLink:
         self.mtu = 23
         self._new_bond = False       # keys stored during this connection
         self._refused = False        # a new bond was refused during this connection
+        self._last_new = None
         self.rejected_writes = 0     # writes refused (not bonded / not encrypted)
         self.connects = 0
         self._down_ms = time.ticks_ms()
@@ -236,6 +236,8 @@ class BleLink:
             except (ValueError, OSError, TypeError):
                 pass   # a port without this setting (logged in docs/ble.md)
         ble.irq(self._irq)
+        # bound once (no allocation per call); the ports' stubs lack its conn_handle
+        self._gatts_notify = getattr(ble, "gatts_notify")
         u = bt.UUID
         from pod import config
         svc = (u(SVC_UUID), ((u(DATA_UUID), _FLAG_NOTIFY),
@@ -269,7 +271,7 @@ class BleLink:
     def advertise(self):
         adv, resp = advertising_payloads(self.cfg.get("role", "pelvis"), self.pod_id)
         try:
-            self.ble.gap_advertise(ADV_INTERVAL_US, adv_data=adv, resp_data=resp)
+            self.ble.gap_advertise(ADV_INTERVAL_US, adv, resp_data=resp)
         except OSError:
             pass
 
@@ -300,6 +302,7 @@ class BleLink:
             self.secure = False
             self.ready = False
             self._new_bond = False
+            self._last_new = None
             self._refused = False
             self._set_chunk(20)
             self.mtu = 23
@@ -342,7 +345,7 @@ class BleLink:
             if conn != self.conn:
                 return
             if encrypted and bonded:
-                if self._refused or (self._new_bond and not self.pairing_open()):
+                if self._refused:      # a new bond outside the pairing window
                     self._forget_new_bond()
                     self.secure = False
                     self.ble.gap_disconnect(conn)
@@ -365,9 +368,11 @@ class BleLink:
             return self.bonds.set(sec_type, key, None if value is None else bytes(value))
 
     def _forget_new_bond(self):
-        nk = getattr(self, "_last_new", None)
-        if nk:
+        nk = self._last_new
+        if self._new_bond and nk:
             self.bonds.remove(nk[0], nk[1])
+        self._new_bond = False
+        self._last_new = None
 
     def _link_up(self):
         bl = self.backlog
@@ -441,7 +446,7 @@ class BleLink:
                 v = self._nbv[:k]
                 self._views[k] = v
             try:
-                ok = self.ble.gatts_notify(c, self.h_data, v)
+                ok = self._gatts_notify(c, self.h_data, v)
             except OSError:
                 ok = False      # the stack's buffers are full: try again next poll
             if ok is False or self.conn is not c:
@@ -505,7 +510,7 @@ class BleLink:
 
     def close(self):
         try:
-            self.ble.gap_advertise(None)
+            getattr(self.ble, "gap_advertise")(None)    # None stops advertising
             if self.conn is not None:
                 self.ble.gap_disconnect(self.conn)
         except OSError:

@@ -4,9 +4,12 @@
 # Timing comes from the chip: the chip's output data rate fixes when samples exist; the pod
 # only reads them. A read that returns n samples ends at `now`; the time elapsed since the
 # previous sample is spread evenly over the n new ones, so the newest is stamped `now` and
-# a stall (FIFO backlog) does not bunch timestamps. When the chip FIFO overflowed, the lost
-# samples are estimated from the elapsed time and skipped in the sequence numbers, so the
-# host sees a gap instead of a silent splice.
+# a stall (FIFO backlog) does not bunch timestamps; one read takes up to _READ_MAX samples,
+# more than the deepest chip FIFO holds, so a read drains the chip and the newest really is
+# the one made just before `now`. When the chip FIFO overflowed, the lost samples are
+# estimated from the elapsed time (in periods of the chip's true output rate) and skipped
+# in the sequence numbers, so the host sees a gap instead of a silent splice; the samples
+# read after the gap are stamped one period apart, ending at `now`.
 #
 # Steady state allocates nothing: preallocated raw/body/out buffers, struct.pack_into,
 # integer-only arithmetic, time kept as 16-bit halves (pod/clock.py).
@@ -17,7 +20,7 @@ from pod import wire
 _REC = 14          # dt u16 + 6 x int16
 _RAW = 12
 _HDR_END = 12      # type byte + SAMPLES header
-_READ_MAX = 32
+_READ_MAX = 344    # samples per read: more than the deepest FIFO (LSM6DS3TR-C: 4 KB = 341)
 
 
 class Sampler:
@@ -44,15 +47,20 @@ class Sampler:
         self.th = 0
         self._have_last = False
         self._ovf_seen = 0
+        self._carry = 0         # rounding left over by the last loss estimate, us
         self.backlog = getattr(link, "backlog", None)   # store and forward (pod/backlog.py)
 
     def start(self, rate_hz):
-        self.period_us = 1000000 // rate_hz
+        # the chip's true output period, not the rate asked (e.g. 1000 Hz asked, 1666 Hz
+        # given by an LSM6DSOX): losses on overflow are counted in chip samples
+        odr = self.imu.odr_hz
+        self.period_us = int(1000000 / odr + 0.5) if odr > 0 else 1000000 // rate_hz
         b = rate_hz // 50
         self.batch = 1 if b < 1 else (wire.MAX_BATCH if b > wire.MAX_BATCH else b)
         self._count = 0
         self._flags = 0
         self._have_last = False
+        self._carry = 0
         self.imu.start()
         self._ovf_seen = self.imu.overflows
         self.streaming = True
@@ -97,11 +105,26 @@ class Sampler:
         ovf = self.imu.overflows
         if ovf != self._ovf_seen:
             self._ovf_seen = ovf
-            lost = (el + (per >> 1)) // per - n
+            # samples the chip made in el, the rounding carried over from the previous
+            # estimate so that repeated overflows (a driver that returns one sample per
+            # read, a loop slower than the chip) do not accumulate rounding error. An
+            # overflow means at least one sample was lost, whatever the estimate says (a
+            # one-deep driver flags it as soon as a second sample lands before a read).
+            el2 = el + self._carry
+            made = (el2 + (per >> 1)) // per
+            if made <= n:
+                made = n + 1
+            c = el2 - made * per
+            self._carry = c if -per < c < per else 0
+            lost = made - n
             if lost > 0:
                 self.flush()
-                self.seq = (self.seq + lost) & (wire.SEQ_MODULO - 1)
+                self.seq = (self.seq + lost) & wire.SEQ_MASK
+                el = n * per            # the n read are the newest: one period apart
+                self._back(el)
             self._flags |= wire.FLAG_OVERFLOW
+        else:
+            self._carry = 0
         if el < n:
             el = n
         step = el // n
@@ -127,7 +150,7 @@ class Sampler:
             for j in range(_RAW):
                 body[o + 2 + j] = raw[r + j]
             self._count += 1
-            self.seq = (self.seq + 1) & (wire.SEQ_MODULO - 1)
+            self.seq = (self.seq + 1) & wire.SEQ_MASK
             if self._count >= batch:
                 self.flush()
         return n
@@ -149,7 +172,7 @@ class Sampler:
                 bl.put(body, blen)           # link full
             elif bl is not None:
                 bl.keep(body, blen)          # may be lost in flight if the link drops now
-        self.sent = (self.sent + c) & (wire.SEQ_MODULO - 1)
+        self.sent = (self.sent + c) & wire.SEQ_MASK
         self.frames += 1
         self._count = 0
         self._flags = 0

@@ -51,6 +51,9 @@ FLAG_OVERFLOW = const(0x04)  # the IMU FIFO overflowed before this frame: sample
 SAMPLES_HDR = "<IHHBBB"
 SAMPLES_HDR_SIZE = const(11)
 SEQ_MODULO = const(1 << 30)
+# SEQ_MODULO - 1 as a literal: 2**30 itself is a heap-allocated big int on 32-bit ports
+# (small ints are 31-bit there), so `x & (SEQ_MODULO - 1)` would allocate on every use
+SEQ_MASK = const(0x3FFFFFFF)
 TIME_MODULO = 1 << 32
 MAX_BATCH = const(32)
 

@@ -134,14 +134,14 @@ class BLE:
         self._dispatch()
 
     def _dispatch(self):
-        buf = self._in
-        while len(buf) >= 3:
+        while len(self._in) >= 3:
+            buf = self._in
             n = buf[0] | (buf[1] << 8)
             if len(buf) < 2 + n:
                 break
             op = buf[2]
             payload = bytes(buf[3:2 + n])
-            del buf[:2 + n]
+            self._in = buf[2 + n:]
             if op == ord("K"):
                 self._inflight -= struct.unpack("<H", payload)[0]
                 if self._inflight < 0:

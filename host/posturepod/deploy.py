@@ -35,6 +35,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 PKG = Path(__file__).resolve().parent
 FIRMWARE_DIR = PKG / "firmware"
@@ -394,7 +395,7 @@ class Board:
         self.port = port
         self.timeout_s = timeout_s
         self.log = log or (lambda m: None)
-        self.t = None
+        self.t: Any = None           # mpremote SerialTransport once connected
 
     # connection
     def connect(self, profile_for_hint: dict | None = None) -> None:
@@ -414,9 +415,10 @@ class Board:
         seen = io.StringIO()
         try:
             with contextlib.redirect_stdout(seen):
-                self.t.enter_raw_repl(soft_reset=True, timeout_overall=self.timeout_s)
+                self.t.enter_raw_repl(soft_reset=True,
+                                      timeout_overall=max(1, round(self.timeout_s)))
         except Exception as e:  # noqa: BLE001 - TransportError, serial errors
-            said = _said(seen.getvalue())
+            said = _said(_unrepr(seen.getvalue()))
             self.close()
             why = "nothing answered" if not said else f"it answered {said!r}"
             extra = ""
@@ -501,9 +503,10 @@ class Board:
         Returns (info or None, log messages, text the board printed)."""
         from .firmware.pod import wire
         from .protocol import StreamDecoder
-        ser = self.t.serial
+        ser: Any = self.t.serial
         self.t.exit_raw_repl()              # Ctrl-B: friendly REPL
         self.t.read_until(1, b">>> ", timeout=2)
+        ser.timeout = 0.05
         ser.write(b"\x04")                  # Ctrl-D: soft reboot, runs boot.py and main.py
         self.t.in_raw_repl = False
         dec = StreamDecoder()
@@ -529,6 +532,21 @@ class Board:
                 asked = time.monotonic()
                 ser.write(wire.encode_command("info", 1))
         return info, logs, _said(raw.decode("latin-1"))
+
+
+def _unrepr(printed: str) -> str:
+    """mpremote prints what the board sent as a bytes repr before raising; undo that."""
+    out = []
+    for line in printed.splitlines():
+        line = line.strip()
+        if line[:2] in ("b'", 'b"'):
+            try:
+                out.append(ast.literal_eval(line).decode("latin-1"))
+                continue
+            except (ValueError, SyntaxError):
+                pass
+        out.append(line)
+    return "\n".join(out)
 
 
 def _said(text: str, n: int = 600) -> str:

@@ -6,6 +6,10 @@
     <role>.sync         24-byte clock observations: seg u16, kind u8, pad, host_s f64,
                         dev_us u64, rtt_s f32 (kind 1: ping mid-point, 2: earliest frame
                         arrival of a second)
+    <role>.late         8-byte runs first u32, n u32 of <role>.imu records that arrived
+                        late: a lower sequence number than one already recorded in the
+                        segment (store-and-forward backlog after a BLE outage, docs/ble.md);
+                        absent when nothing arrived late
     log.jsonl           session log: segments (pod boots / reconnections) with the first
                         record index of each, link drops, errors, stats
     events.jsonl        operator markers {"time_s", "label"}
@@ -40,6 +44,7 @@ SYNC_DTYPE = np.dtype([("seg", "<u2"), ("kind", "u1"), ("pad", "u1"), ("host_s",
                        ("dev_us", "<u8"), ("rtt_s", "<f4")])
 SYNC_PING = 1
 SYNC_ARRIVAL = 2
+LATE_DTYPE = np.dtype([("first", "<u4"), ("n", "<u4")])
 assert IMU_DTYPE.itemsize == 20 and SYNC_DTYPE.itemsize == 24
 
 
@@ -75,6 +80,7 @@ class RecordingWriter:
             self.meta.update(extra)
         self._files: dict[str, object] = {}
         self._counts: dict[str, int] = {}
+        self._late_max: dict[str, int] = {}    # highest seq recorded in the open segment
         self._lock = threading.RLock()
         self._last_flush = time.monotonic()
         self.error: str | None = None
@@ -156,8 +162,27 @@ class RecordingWriter:
         rec["acc"] = counts[:, 0:3]
         rec["gyr"] = counts[:, 3:6]
         with self._lock:
+            first = self._counts.get(role, 0)
             self._write(f"{role}.imu", rec.tobytes())
-            self._counts[role] = self._counts.get(role, 0) + len(seq)
+            self._counts[role] = first + len(seq)
+            self._note_late(role, first, rec["seq"])
+
+    def _note_late(self, role: str, first: int, seq: np.ndarray) -> None:
+        """Runs of records arriving after a newer sample of the segment -> <role>.late."""
+        if len(seq) == 0:
+            return
+        s = seq.astype(np.int64)
+        prev = np.maximum.accumulate(np.concatenate([[self._late_max.get(role, -1)], s]))
+        self._late_max[role] = int(prev[-1])
+        late = s <= prev[:-1]
+        if not late.any():
+            return
+        d = np.diff(np.concatenate([[0], late.astype(np.int8), [0]]))
+        starts, ends = np.flatnonzero(d == 1), np.flatnonzero(d == -1)
+        runs = np.empty(len(starts), dtype=LATE_DTYPE)
+        runs["first"] = first + starts
+        runs["n"] = ends - starts
+        self._write(f"{role}.late", runs.tobytes())
 
     def records(self, role: str) -> int:
         return self._counts.get(role, 0)
@@ -176,6 +201,8 @@ class RecordingWriter:
     def log(self, kind: str, **fields) -> None:
         d = {"kind": kind, "time_s": round(self.time_s(), 6), **fields}
         with self._lock:
+            if kind == "segment":
+                self._late_max.pop(fields.get("role"), None)
             self._write("log.jsonl", (json.dumps(d, default=str) + "\n").encode())
 
     def event(self, label: str, t_monotonic: float | None = None, **fields) -> Event:
@@ -242,6 +269,35 @@ def load_sync(path: Path) -> np.ndarray:
     return np.fromfile(path, dtype=SYNC_DTYPE, count=n)
 
 
+def load_late(path: Path, n_records: int) -> np.ndarray:
+    """Boolean mask of the records of a .imu file that arrived late (see <role>.late)."""
+    mask = np.zeros(n_records, dtype=bool)
+    k = path.stat().st_size // LATE_DTYPE.itemsize if path.exists() else 0
+    if k:
+        for first, n in np.fromfile(path, dtype=LATE_DTYPE, count=k):
+            mask[int(first):int(first) + int(n)] = True
+    return mask
+
+
+def _segment_starts(imu: np.ndarray, segs: list[dict]) -> list[dict]:
+    """A segment's t0_dev_us is the device time of its first *arriving* sample; when
+    back-filled samples (lower sequence numbers) arrive after it, give the time of the
+    segment's lowest sequence number instead, which is where the loader starts unwrapping."""
+    out = []
+    segs = sorted(segs, key=lambda s: s["first"])
+    for k, s in enumerate(segs):
+        lo = int(s["first"])
+        hi = int(segs[k + 1]["first"]) if k + 1 < len(segs) else len(imu)
+        t0 = s.get("t0_dev_us")
+        if t0 is not None and hi - lo > 1:
+            j = int(np.argmin(imu["seq"][lo:hi]))
+            if j:
+                dt = (int(imu["t_us"][lo + j]) - int(imu["t_us"][lo]) + (1 << 31)) % (1 << 32)
+                s = {**s, "t0_dev_us": int(t0) + dt - (1 << 31)}
+        out.append(s)
+    return out
+
+
 def read_meta(path: Path) -> dict:
     f = Path(path) / "recording.json"
     try:
@@ -269,6 +325,7 @@ def read_recording(path: str | Path) -> Recording:
         imu = load_imu(path / f"{role}.imu")
         sync = load_sync(path / f"{role}.sync")
         segs = [e for e in log if e.get("kind") == "segment" and e.get("role") == role]
+        segs = _segment_starts(imu, segs)
         tl = pod_timeline(imu, sync, segs, rate_hz=float(info.get("odr_hz")
                                                         or info.get("rate_hz") or 100))
         acc_scale = float(info.get("acc_scale") or 9.80665 / 4096)
@@ -279,6 +336,8 @@ def read_recording(path: str | Path) -> Recording:
                              gyr_rad_s=np.multiply(sel["gyr"], gyr_scale, dtype=np.float64),
                              gaps=tl.gaps, info=info)
         pods[role].timeline = tl  # type: ignore[attr-defined]
+        late = load_late(path / f"{role}.late", len(imu))
+        pods[role].late_samples = int(late[tl.order].sum())  # type: ignore[attr-defined]
     events = [Event(float(e["time_s"]), str(e["label"]))
               for e in read_jsonl(path / "events.jsonl") if "label" in e]
     meta["log"] = log

@@ -41,6 +41,7 @@ class PodStats:
     segments: int = 0
     rate_hz: float = 0.0
     fifo_overflows: int = 0
+    late_samples: int = 0
     last_error: str = ""
     logs: list = field(default_factory=list)
 
@@ -143,6 +144,9 @@ class PodSession:
         n = b.n
         if n == 0 or not self.session.streaming:
             return
+        if b.flags & wire.FLAG_BACKLOG:
+            self._on_backlog(b, t_arrival)
+            return
         with self.lock:
             if self._last_seq is None:
                 seq0 = b.seq0
@@ -194,6 +198,26 @@ class PodSession:
         cb = self.session.on_samples
         if cb is not None:
             cb(self, b, dev0, t_arrival)
+
+    def _on_backlog(self, b: Samples, t_arrival: float) -> None:
+        """Samples the pod stored while the link was down (BLE store and forward), sent late
+        with their original sequence numbers and times: recorded (the loader puts them in
+        order and marks them late), and taken off the live loss count."""
+        with self.lock:
+            if self._last_seq is None or self._last_dev is None or not self._seg_open:
+                return
+            last = self._last_seq
+            d = (b.seq0 - last + SEQ_HALF) % wire.SEQ_MODULO - SEQ_HALF
+            seq = last + d + np.arange(b.n, dtype=np.int64)
+            t_u32 = b.t_us
+            self.stats.late_samples += b.n
+            self.stats.lost_samples = max(0, self.stats.lost_samples - b.n)
+            rec = self.session.recorder
+            if rec:
+                try:
+                    rec.samples(self.role, seq % U32, t_u32, b.counts)
+                except RecordingError as e:
+                    self.session._recording_failed(e)
 
     # -- control thread --------------------------------------------------------------
     def ping_once(self) -> None:

@@ -56,13 +56,21 @@ def _run(a):
     seconds = a.seconds if a.seconds else dur + 1.5
     lead_s = 4.0
     t0 = monotonic_us() + int(lead_s * 1e6)
-    print(f"starting three virtual boards (real firmware, MicroPython unix port) in {work}",
-          file=sys.stderr)
-    with VirtualPatient(work / "boards", trace=trace, t0_us=t0, rate_hz=a.rate_hz) as vp:
+    print(f"starting three virtual boards (real firmware, MicroPython unix port) in {work}"
+          + (" on an emulated BLE radio" if a.transport == "ble" else ""), file=sys.stderr)
+    if a.transport == "ble":
+        # the firmware's BLE link, bridged to bumble peripherals; the host connects with
+        # its real BleTransport (bleak) through a bumble-backed bleak backend
+        try:
+            from ..virtual.ble import VirtualBlePatient as Patient
+        except ImportError as e:
+            print(f"posturepod demo: --transport ble needs bleak and bumble "
+                  f"(pip install posturepod[ble]): {e}", file=sys.stderr)
+            return 2
+    else:
+        Patient = VirtualPatient
+    with Patient(work / "boards", trace=trace, t0_us=t0, rate_hz=a.rate_hz) as vp:
         pods = vp.links
-        if a.transport == "ble":
-            print("BLE transport is not available yet; using the serial links",
-                  file=sys.stderr)
         # start recording shortly before the patient starts moving (trace time 0)
         while monotonic_us() < t0 - 1_500_000:
             time.sleep(0.05)

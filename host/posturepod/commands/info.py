@@ -25,6 +25,7 @@ def summary(path) -> dict:
             "rate_hz": round(p.rate_hz, 3),
             "seq_gaps": tl.seq_gaps if tl else 0,
             "lost_samples": tl.lost_samples if tl else 0,
+            "late_samples": int(getattr(p, "late_samples", 0)),
             "crc_errors": int(ls.get("crc_errors", 0)),
             "resyncs": int(ls.get("resyncs", 0)),
             "link_drops": int(ls.get("link_drops", 0)),

@@ -199,6 +199,10 @@ class VirtualBoard:
             os.setsid()
             fcntl.ioctl(0, termios.TIOCSCTTY, 0)
             _realtime_ish()
+            # a Ctrl-C that arrives while the interpreter starts (before it installs its
+            # own SIGINT handler) must not kill it: a board ignores it too (mpremote sends
+            # Ctrl-C first thing, often right after a reset)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
         if self._lib is None:
             self._lib = _shim_dir()

@@ -1,0 +1,141 @@
+"""posturepod selftest: the analysis on synthetic streams, and the whole command against a
+virtual pod whose motion trace lies flat and is then turned 90 degrees."""
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from posturepod import selftest as st
+from posturepod.virtual.patient import monotonic_us, spawn_board
+from posturepod.virtual.trace import G, write_trace
+
+CLI = [sys.executable, "-m", "posturepod.cli"]
+
+
+def turn_trace(rate_hz, seconds, t_turn, turn_s=1.0, deg=90.0, axis=0, noise_dps=0.0,
+               seed=0):
+    """Flat (gravity on +z), then a smooth turn of `deg` about sensor axis `axis`
+    (0 = x, 1 = y) between t_turn and t_turn + turn_s, then held."""
+    n = int(seconds * rate_hz)
+    t = np.arange(n) / rate_hz
+    x = np.clip((t - t_turn) / turn_s, 0, 1)
+    th = math.radians(deg) * (1 - np.cos(np.pi * x)) / 2
+    dth = np.where((x > 0) & (x < 1), math.radians(deg) * np.pi / 2 / turn_s
+                   * np.sin(np.pi * x), 0.0)
+    acc = np.zeros((n, 3))
+    gyr = np.zeros((n, 3))
+    if axis == 0:          # f = Rx(th)^T g: (0, g sin, g cos), w = (th', 0, 0)
+        acc[:, 1], acc[:, 2] = G * np.sin(th), G * np.cos(th)
+    else:                  # f = Ry(th)^T g: (-g sin, 0, g cos), w = (0, th', 0)
+        acc[:, 0], acc[:, 2] = -G * np.sin(th), G * np.cos(th)
+    gyr[:, axis] = dth
+    if noise_dps:
+        gyr += np.random.default_rng(seed).normal(scale=math.radians(noise_dps),
+                                                  size=gyr.shape)
+    return t, acc, gyr
+
+
+def make_stream(rate=100.0, seconds=12.0, t_turn=6.0, **kw):
+    t, acc, gyr = turn_trace(rate, seconds, t_turn, **kw)
+    seq = np.arange(len(t))
+    fr = np.arange(1, len(t), 2)               # frames of two samples, arriving on time
+    return st.Stream(acc, gyr, t, seq, t[fr] + 0.003, seq[fr])
+
+
+def analyse(s, rate=100.0, model="MPU-6050"):
+    still = slice(50, 450)
+    bias = s.gyr[still].mean(axis=0)
+    g0 = s.acc[still].mean(axis=0)
+    items = [st.check_gravity(s.acc[still], "flat"), *st.check_gyro(s.gyr[still], model, rate)]
+    k = st.find_rotated(s, still.stop, g0, bias, rate)
+    assert k is not None
+    rot = slice(k, k + 200)
+    items += [st.check_gravity(s.acc[rot], "turned"), *st.check_rotation(s, still, rot, bias),
+              st.check_rate(s, rate, rate), st.check_stream(s, 0)]
+    return {i.name: i for i in items}
+
+
+def test_analysis_passes_a_good_pod():
+    items = analyse(make_stream(noise_dps=0.02))
+    assert all(i.ok for i in items.values()), [i.line() for i in items.values()]
+    assert float(items["rotation seen"].value.split()[0]) == pytest.approx(90, abs=1)
+    assert float(items["gyro tracks tilt"].value.split()[0]) < 2
+
+
+def test_analysis_catches_noise_bias_gravity_and_axes():
+    s = make_stream(noise_dps=0.5)                         # a noisy gyro
+    assert not analyse(s)["gyro noise"].ok
+    s = make_stream()
+    s.gyr[:] += math.radians(30)                            # 30 dps bias > 20 dps (MPU-6050)
+    assert not analyse(s)["gyro bias"].ok
+    s = make_stream()
+    s.acc *= 9.3 / G                                        # accelerometer scale 5 % low
+    r = analyse(s)
+    assert not r["gravity (flat)"].ok and not r["gravity (turned)"].ok
+    s = make_stream()
+    s.gyr[:, 0] *= -1                                       # gyro x axis inverted
+    assert not analyse(s)["gyro tracks tilt"].ok
+    s = make_stream()
+    s.gyr *= 0.5                                            # gyro scale off by 2
+    assert not analyse(s)["gyro tracks tilt"].ok
+
+
+def test_rate_and_stream_checks():
+    s = make_stream()
+    assert st.measured_rate(s) == pytest.approx(100, rel=1e-3)
+    assert st.check_rate(s, 100, 100).ok
+    assert not st.check_rate(s, 104, 100).ok               # 4 % off the chip's rate
+    s.seq = s.seq.copy()
+    s.seq[500:] += 3                                        # three samples lost
+    assert "3 lost" in st.check_stream(s, 0).value and not st.check_stream(s, 0).ok
+
+
+def test_noise_limits_follow_the_datasheet_densities():
+    lim = st.chip_limits("ICM-20948", 100)
+    assert lim["noise_dps"] == pytest.approx(3 * 0.015 * math.sqrt(50))
+    assert st.chip_limits("LSM6DSOX", 100)["noise_dps"] == st.NOISE_FLOOR_DPS
+    assert st.chip_limits("XYZ-1", 100)["known"] is False
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("micropython")
+def test_selftest_command_on_a_virtual_pod_that_is_turned(tmp_path):
+    rate = 200
+    t, acc, gyr = turn_trace(rate, 40, t_turn=9.0, axis=1)
+    trace = write_trace(tmp_path / "turn.trace", rate,
+                        {"pelvis": {"acc_m_s2": acc, "gyr_rad_s": gyr}})
+    b = spawn_board("pelvis", tmp_path / "p.tty", fs=tmp_path / "fs", trace=trace,
+                    t0_us=monotonic_us(), imu="ICM-20948")
+    try:
+        r = subprocess.run(CLI + ["selftest", "--port", str(b.link), "--yes", "--still-s", "3",
+                                  "--rotate-timeout", "30"],
+                           capture_output=True, text=True, timeout=90)
+    finally:
+        b.kill()
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = r.stdout
+    for name in ("firmware + IMU", "gravity (flat)", "gyro noise", "gyro bias",
+                 "gravity (turned)", "rotation seen", "gyro tracks tilt", "sample rate",
+                 "stream", "buzz motor"):
+        assert f"PASS  {name}" in out, out
+    assert "ALL PASS" in out
+
+
+@pytest.mark.usefixtures("micropython")
+def test_selftest_fails_without_an_imu(tmp_path):
+    b = spawn_board("head", tmp_path / "h.tty", fs=tmp_path / "fs", imu="none")
+    try:
+        r = subprocess.run(CLI + ["selftest", "--port", str(b.link), "--yes"],
+                           capture_output=True, text=True, timeout=60)
+    finally:
+        b.kill()
+    assert r.returncode == 1
+    assert "FAIL  firmware + IMU" in r.stdout and "PASS  buzz motor" in r.stdout
+
+
+def test_selftest_without_a_pod(tmp_path):
+    r = subprocess.run(CLI + ["selftest", "--port", str(tmp_path / "nope"), "--yes"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "is the firmware flashed?" in r.stderr
