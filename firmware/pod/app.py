@@ -295,9 +295,17 @@ class App:
             self.log("warning", e)
         if self.imu_error:
             self.log("error", self.imu_error)
+        import time
         while self.running:
             streaming = self.sampler and self.sampler.streaming
-            self.step(1 if streaming else 20)
+            imu = self.imu
+            if streaming and imu is not None and not imu.has_fifo:
+                # no FIFO (ICM-20948 driver): poll data-ready several times per sample
+                # period instead of waiting a whole millisecond for the link
+                self.step(0)
+                time.sleep_us(150)
+            else:
+                self.step(1 if streaming else 20)
 
 
 def _mhz(n, el_us):

@@ -195,7 +195,7 @@ class Backlog:
                 ((body[_SEQ_AT + 3] & 0x3F) << 24)
             if self.first_dropped_seq < 0:
                 self.first_dropped_seq = s
-            self.last_dropped_seq = (s + n - 1) & (wire.SEQ_MODULO - 1)
+            self.last_dropped_seq = (s + n - 1) & wire.SEQ_MASK
             return False
         lb = self._lenb
         lb[0] = blen & 0xFF
@@ -204,7 +204,7 @@ class Backlog:
         self._ram_put(body, 0, blen)
         self.samples += n
         self.frames += 1
-        self.stored = (self.stored + n) & (wire.SEQ_MODULO - 1)
+        self.stored = (self.stored + n) & wire.SEQ_MASK
         w = self.bytes_waiting()
         if w > self.peak_bytes:
             self.peak_bytes = w

@@ -30,8 +30,8 @@ from pod.imu import ImuError
 try:
     from micropython import const
 except ImportError:
-    def const(x):
-        return x
+    def const(__x):
+        return __x
 
 ADDRESSES = (0x68, 0x69)
 WHO = const(0xEA)

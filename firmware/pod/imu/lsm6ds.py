@@ -26,8 +26,8 @@ from pod.imu import ImuError
 try:
     from micropython import const
 except ImportError:
-    def const(x):
-        return x
+    def const(__x):
+        return __x
 
 ADDRESSES = (0x6A, 0x6B)
 _MODELS = {0x6C: "LSM6DSOX", 0x6A: "LSM6DS3TR-C"}

@@ -21,8 +21,8 @@ from pod.imu import ImuError
 try:
     from micropython import const
 except ImportError:
-    def const(x):
-        return x
+    def const(__x):
+        return __x
 
 ADDRESSES = (0x68, 0x69)
 _MODELS = {0x68: "MPU-6050", 0x70: "MPU-6500", 0x71: "MPU-9250", 0x73: "MPU-9250"}
