@@ -28,6 +28,36 @@ class ImuError(Exception):
 
 _DRIVERS = ("mpu6050", "icm20948", "lsm6ds")
 
+# shared by the drivers
+G = 9.80665                       # m/s^2 per g
+RAD = 3.141592653589793 / 180.0   # rad per degree
+
+
+def sleep_ms(ms):
+    import time
+    try:
+        time.sleep_ms(ms)  # type: ignore[attr-defined]
+    except AttributeError:  # CPython (docs, tools)
+        time.sleep(ms / 1000)
+
+
+def pick(table, want):
+    """Index of the first entry >= want (the last one if none is)."""
+    for i in range(len(table)):
+        if table[i] >= want:
+            return i
+    return len(table) - 1
+
+
+def who_am_i(i2c, addr, reg, models):
+    """The model name for the WHO_AM_I byte at reg, or None (no answer, unknown id)."""
+    b = bytearray(1)
+    try:
+        i2c.readfrom_mem_into(addr, reg, b)
+    except OSError:
+        return None
+    return models.get(b[0])
+
 
 def detect(i2c):
     try:

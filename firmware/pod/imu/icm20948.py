@@ -23,9 +23,9 @@
 # Weaknesses: the accelerometer value is the latest at the data read (it runs on its own
 # 1125 Hz-based grid anyway), so in a race it can be one sample newer than the gyro; a
 # sample landing during the FIFO_RST that follows a miss is lost with the ones missed.
-import time
 
 from pod.imu import ImuError
+from pod.imu import G as _G, RAD as _RAD, pick as _pick, sleep_ms as _sleep_ms
 
 try:
     from micropython import const
@@ -62,22 +62,6 @@ _GYR_DPS = (250, 500, 1000, 2000)
 _GYR_LSB = (131.0, 65.5, 32.8, 16.4)
 _GYR_BW = (197, 152, 120, 51, 24, 12, 6)    # GYRO_DLPFCFG 0..6, Hz
 _ACC_BW = (246, 246, 111, 50, 24, 12, 6)    # ACCEL_DLPFCFG 0..6, Hz
-_G = 9.80665
-_RAD = 3.141592653589793 / 180.0
-
-
-def _sleep_ms(ms):
-    try:
-        time.sleep_ms(ms)
-    except AttributeError:
-        time.sleep(ms / 1000)
-
-
-def _pick(table, want):
-    for i in range(len(table)):
-        if table[i] >= want:
-            return i
-    return len(table) - 1
 
 
 def _dlpf(bw, odr):

@@ -19,9 +19,9 @@
 # 16-bit word each. FIFO_STATUS1..4 give the word count, OVER_RUN and FIFO_PATTERN (position
 # of the next word), used to realign if needed; FIFO_DATA_OUT_L/H (0x3E/0x3F) roll over in a
 # burst. On OVER_RUN the FIFO is reset (bypass, then continuous again) and counted.
-import time
 
-from pod.imu import ImuError
+from pod.imu import ImuError, who_am_i
+from pod.imu import G as _G, RAD as _RAD, pick as _pick, sleep_ms as _sleep_ms
 
 try:
     from micropython import const
@@ -54,34 +54,11 @@ _FS_XL = (0, 2, 3, 1)
 _XL_MG = (0.061, 0.122, 0.244, 0.488)
 _GYR_DPS = (250, 500, 1000, 2000)
 _G_MDPS = (8.75, 17.5, 35.0, 70.0)
-_G = 9.80665
-_RAD = 3.141592653589793 / 180.0
-
-
-def _sleep_ms(ms):
-    try:
-        time.sleep_ms(ms)
-    except AttributeError:
-        time.sleep(ms / 1000)
-
-
-def _pick(table, want):
-    for i in range(len(table)):
-        if table[i] >= want:
-            return i
-    return len(table) - 1
 
 
 def probe(i2c, addr):
-    b = bytearray(1)
-    try:
-        i2c.readfrom_mem_into(addr, _WHO_AM_I, b)
-    except OSError:
-        return None
-    model = _MODELS.get(b[0])
-    if model is None:
-        return None
-    return Lsm6ds(i2c, addr, model)
+    model = who_am_i(i2c, addr, _WHO_AM_I, _MODELS)
+    return None if model is None else Lsm6ds(i2c, addr, model)
 
 
 class Lsm6ds:

@@ -14,9 +14,9 @@
 # The FIFO holds 1024 bytes (6050) or 512 (6500/9250); when full the chip overwrites the
 # oldest bytes, which breaks the record alignment. So an overflow (INT_STATUS.FIFO_OFLOW_INT,
 # or a count that reached the capacity) is counted and the FIFO is reset; streaming goes on.
-import time
 
-from pod.imu import ImuError
+from pod.imu import ImuError, who_am_i
+from pod.imu import G as _G, RAD as _RAD, pick as _pick, sleep_ms as _sleep_ms
 
 try:
     from micropython import const
@@ -52,34 +52,11 @@ _ACC_G = (2, 4, 8, 16)
 _GYR_DPS = (250, 500, 1000, 2000)
 _GYR_LSB = (131.0, 65.5, 32.8, 16.4)
 _DLPF_BW = (188, 98, 42, 20, 10, 5)   # gyro bandwidth (Hz) of DLPF_CFG 1..6
-_G = 9.80665
-_RAD = 3.141592653589793 / 180.0
-
-
-def _sleep_ms(ms):
-    try:
-        time.sleep_ms(ms)
-    except AttributeError:
-        time.sleep(ms / 1000)
-
-
-def _pick(table, want):
-    for i in range(len(table)):
-        if table[i] >= want:
-            return i
-    return len(table) - 1
 
 
 def probe(i2c, addr):
-    b = bytearray(1)
-    try:
-        i2c.readfrom_mem_into(addr, _WHO_AM_I, b)
-    except OSError:
-        return None
-    model = _MODELS.get(b[0])
-    if model is None:
-        return None
-    return Mpu6050(i2c, addr, model)
+    model = who_am_i(i2c, addr, _WHO_AM_I, _MODELS)
+    return None if model is None else Mpu6050(i2c, addr, model)
 
 
 class Mpu6050:
