@@ -3,8 +3,8 @@ its `bluetooth` calls bridged to bumble peripherals on an emulated link, the hos
 BleTransport and bleak code path on a bumble-backed bleak backend
 (posturepod/virtual/ble.py). See docs/ble.md.
 
-Outage: a real 30 s outage at 50 Hz end to end (POSTUREPOD_BLE_OUTAGE_S=120 runs the full
-2 minutes); the 10-minutes-at-50-Hz capacity is proven by the firmware backlog itself under
+Outage: a real 2-minute outage at 50 Hz end to end (POSTUREPOD_BLE_OUTAGE_S sets another
+length, e.g. 30 for a quick run); the 10-minutes-at-50-Hz capacity is proven by the firmware backlog itself under
 MicroPython (30,000 samples through RAM ring and flash file, test_backlog_capacity_*)."""
 import asyncio
 import json
@@ -30,7 +30,7 @@ from posturepod.loader import load  # noqa: E402
 from posturepod.recording import load_imu  # noqa: E402
 from posturepod.transport import ble as tble  # noqa: E402
 
-OUTAGE_S = float(os.environ.get("POSTUREPOD_BLE_OUTAGE_S", "30"))
+OUTAGE_S = float(os.environ.get("POSTUREPOD_BLE_OUTAGE_S", "120"))
 
 BACKLOG_CHECK = r'''
 import gc, struct, os

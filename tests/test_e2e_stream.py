@@ -186,7 +186,6 @@ def test_recorder_killed_with_sigkill_leaves_a_readable_recording(tmp_path):
 def test_pod_reboot_mid_recording_is_a_new_segment(tmp_path):
     """A pod that resets (here: the reboot command; machine.reset() restarts the
     interpreter on the virtual board) comes back by itself, as a new segment."""
-    import threading
     from posturepod.session import Session
     from posturepod.recording import RecordingWriter
     with VirtualPatient(tmp_path / "boards", rate_hz=100, roles=("pelvis", "head")) as vp:

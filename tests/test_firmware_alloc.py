@@ -5,7 +5,6 @@ unchanged (GC disabled) over 10,000 samples, per IMU model, at 100 and 1000 Hz, 
 and long loop steps and with FIFO-overflowing stalls."""
 import subprocess
 
-import pytest
 
 from conftest import ROOT, mp_env
 

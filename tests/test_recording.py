@@ -9,7 +9,7 @@ import pytest
 from posturepod.csvio import read_csv_dir, read_pod_csv, write_csv_dir
 from posturepod.data import DataError
 from posturepod.loader import load
-from posturepod.recording import IMU_DTYPE, RecordingError, RecordingWriter, read_recording
+from posturepod.recording import RecordingError, RecordingWriter, read_recording
 
 
 def _write(path, n=1000, rate=100, roles=("pelvis", "thorax"), gap_at=None):

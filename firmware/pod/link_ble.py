@@ -341,7 +341,7 @@ class BleLink:
                 n = data[1] - 3
                 self._set_chunk(n if n < 244 else 244)
         elif event == _IRQ_ENCRYPTION_UPDATE:
-            conn, encrypted, authenticated, bonded = data[0], data[1], data[2], data[3]
+            conn, encrypted, bonded = data[0], data[1], data[3]
             if conn != self.conn:
                 return
             if encrypted and bonded:

