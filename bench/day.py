@@ -197,6 +197,8 @@ def main(argv=None) -> int:
         from day_sitting import run_sitting_day
         r = run_sitting_day(args.hours, args.rate, args.seed)
         ok = ok and r["within_budget"]
+        r = run_sitting_day(args.hours, args.rate, args.seed, native=True)
+        ok = ok and r["within_budget"]
     return 0 if ok else 1
 
 

@@ -100,11 +100,22 @@ print(json.dumps(out))
 
 def run_sitting_day(hours: float = 8.0, rate_hz: float = 50.0, seed: int = 0,
                     work_dir: str | Path | None = None, report: bool = True,
-                    verbose: bool = True) -> dict:
+                    verbose: bool = True, native: bool = False) -> dict:
     """Simulate (or reuse) a day, analyse it with the CLI in a child process and return
     ``{"wall_s", "peak_mb", "hours", "rate_hz", "within_budget", "accuracy": {...}}``."""
     work = Path(work_dir or "/tmp/posturepod-bench-sitting") / f"day-{hours:g}h-{rate_hz:g}hz-s{seed}"
     day = make_day(work, hours, rate_hz, seed)
+    if native:     # the same day as a native recording (imported: not timed)
+        nat = work.with_name(work.name + "-native")
+        if not (nat / "recording.json").exists():
+            from posturepod.csvio import read_csv_dir
+            from posturepod.recording import write_native
+            import shutil
+            if nat.exists():
+                shutil.rmtree(nat)
+            write_native(read_csv_dir(day), nat)
+            shutil.copy2(day / "truth.json", nat / "truth.json")
+        day = nat
     cmd = [sys.executable, "-m", "posturepod.cli", "sitting", str(day), "--json",
            "--patient", "BENCH"]
     if report:
@@ -135,7 +146,8 @@ def run_sitting_day(hours: float = 8.0, rate_hz: float = 50.0, seed: int = 0,
              "within_budget": wall <= BUDGET_S * hours / 8.0 and peak <= BUDGET_MB,
              "accuracy": acc, "report": str(day / "report.html") if report else None}
     if verbose:
-        print(f"sitting day {hours:g} h, 3 pods, {rate_hz:g} Hz: wall {wall:.1f} s "
+        print(f"sitting day {hours:g} h, 3 pods, {rate_hz:g} Hz, "
+              f"{'native recording' if native else 'CSV interchange'}: wall {wall:.1f} s "
               f"(budget {BUDGET_S * hours / 8.0:.0f} s), peak memory {peak:.0f} MB "
               f"(budget {BUDGET_MB:.0f} MB)")
         st = out_d["stages"]
@@ -156,10 +168,12 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--dir", default=None)
     ap.add_argument("--no-report", action="store_true")
+    ap.add_argument("--native", action="store_true",
+                    help="analyse the day as a native recording (memory-mapped) instead of CSV")
     ap.add_argument("--json", action="store_true", help="print the result as JSON")
     a = ap.parse_args(argv)
     r = run_sitting_day(a.hours, a.rate, a.seed, a.dir, report=not a.no_report,
-                        verbose=not a.json)
+                        verbose=not a.json, native=a.native)
     if a.json:
         print(json.dumps(r))
     return 0 if r["within_budget"] else 1

@@ -254,12 +254,73 @@ def read_jsonl(path: Path) -> list[dict]:
     return out
 
 
-def load_imu(path: Path) -> np.ndarray:
-    """Bulk-load a .imu file (a torn last record is ignored)."""
+def load_imu(path: Path, mmap: bool = False) -> np.ndarray:
+    """Bulk-load a .imu file (a torn last record is ignored); ``mmap``: memory-map it
+    read-only instead of reading it (pages come in as they are used)."""
     n = path.stat().st_size // IMU_DTYPE.itemsize if path.exists() else 0
     if n == 0:
         return np.zeros(0, dtype=IMU_DTYPE)
+    if mmap:
+        return np.memmap(path, dtype=IMU_DTYPE, mode="r", shape=(n,))
     return np.fromfile(path, dtype=IMU_DTYPE, count=n)
+
+
+class ScaledCounts:
+    """Read-only (N, 3) float64 array of raw int16 counts times a scale factor (SI units),
+    computed on access from the memory-mapped recording: a slice costs only that slice, so
+    chunked analyses of a whole day never hold it all as floats (docs/recording.md).
+    Anything else (``np.asarray``, arithmetic, methods) materialises the whole array."""
+
+    ndim = 2
+    dtype = np.dtype(np.float64)
+
+    def __init__(self, counts: np.ndarray, scale: float):
+        self._c = counts
+        self._s = float(scale)
+
+    @property
+    def shape(self) -> tuple:
+        return self._c.shape
+
+    def __len__(self) -> int:
+        return len(self._c)
+
+    def __getitem__(self, k):
+        return np.multiply(self._c[k], self._s, dtype=np.float64)
+
+    def __array__(self, dtype=None, copy=None):
+        a = np.multiply(self._c, self._s, dtype=np.float64)
+        return a if dtype is None else a.astype(dtype, copy=False)
+
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(np.asarray(self), name)
+
+    def __iter__(self):
+        return iter(np.asarray(self))
+
+    def __repr__(self) -> str:
+        return f"ScaledCounts(shape={self.shape}, scale={self._s:g})"
+
+
+def _arith(op):
+    def f(self, other):
+        return op(np.asarray(self), other)
+
+    def r(self, other):
+        return op(other, np.asarray(self))
+    return f, r
+
+
+import operator as _op  # noqa: E402
+
+for _name, _fn in (("add", _op.add), ("sub", _op.sub), ("mul", _op.mul),
+                   ("truediv", _op.truediv), ("matmul", _op.matmul), ("pow", _op.pow)):
+    _f, _r = _arith(_fn)
+    setattr(ScaledCounts, f"__{_name}__", _f)
+    setattr(ScaledCounts, f"__r{_name}__", _r)
+ScaledCounts.__neg__ = lambda self: -np.asarray(self)  # type: ignore[attr-defined]
 
 
 def load_sync(path: Path) -> np.ndarray:
@@ -322,7 +383,7 @@ def read_recording(path: str | Path) -> Recording:
     pods = {}
     for role, p in meta.get("pods", {}).items():
         info = p.get("info") or {}
-        imu = load_imu(path / f"{role}.imu")
+        imu = load_imu(path / f"{role}.imu", mmap=True)
         sync = load_sync(path / f"{role}.sync")
         segs = [e for e in log if e.get("kind") == "segment" and e.get("role") == role]
         segs = _segment_starts(imu, segs)
@@ -330,10 +391,14 @@ def read_recording(path: str | Path) -> Recording:
                                                         or info.get("rate_hz") or 100))
         acc_scale = float(info.get("acc_scale") or 9.80665 / 4096)
         gyr_scale = float(info.get("gyr_scale") or np.deg2rad(1 / 32.8))
-        sel = imu if tl.identity else imu[tl.order]
-        pods[role] = PodData(role=role, time_s=tl.time_s,
-                             acc_m_s2=np.multiply(sel["acc"], acc_scale, dtype=np.float64),
-                             gyr_rad_s=np.multiply(sel["gyr"], gyr_scale, dtype=np.float64),
+        if tl.identity:     # in order: SI values straight from the mapped file, on access
+            acc = ScaledCounts(imu["acc"], acc_scale)
+            gyr = ScaledCounts(imu["gyr"], gyr_scale)
+        else:               # late or repeated samples: put the counts in order first
+            sel = imu[tl.order]
+            acc = ScaledCounts(np.ascontiguousarray(sel["acc"]), acc_scale)
+            gyr = ScaledCounts(np.ascontiguousarray(sel["gyr"]), gyr_scale)
+        pods[role] = PodData(role=role, time_s=tl.time_s, acc_m_s2=acc, gyr_rad_s=gyr,  # type: ignore[arg-type]
                              gaps=tl.gaps, info=info)
         pods[role].timeline = tl  # type: ignore[attr-defined]
         late = load_late(path / f"{role}.late", len(imu))
@@ -342,3 +407,39 @@ def read_recording(path: str | Path) -> Recording:
               for e in read_jsonl(path / "events.jsonl") if "label" in e]
     meta["log"] = log
     return Recording(path=path, pods=pods, events=events, meta=meta)
+
+
+def write_native(rec: Recording, path: str | Path, *, acc_range_g: int = 8,
+                 gyr_range_dps: int = 1000, rate_hz: float | None = None) -> Path:
+    """Import: write any Recording (e.g. a CSV interchange directory) as a native
+    recording, quantised like a pod would (int16 counts at the given ranges), one segment
+    per pod, the recording clock as the device clock (pings once a second), events kept."""
+    w = RecordingWriter(path, t0_monotonic=0.0, protocol=rec.meta.get("protocol", ""),
+                        patient=rec.meta.get("patient", ""),
+                        extra={"imported_from": str(rec.path) if rec.path else None})
+    acc_scale = 9.80665 * acc_range_g / 32768.0
+    gyr_scale = np.deg2rad(gyr_range_dps) / 32768.0
+    for role, p in rec.pods.items():
+        rate = rate_hz or p.rate_hz
+        info = {"role": role, "imu": "imported", "odr_hz": rate, "rate_hz": rate,
+                "acc_range_g": acc_range_g, "gyr_range_dps": gyr_range_dps,
+                "acc_scale": acc_scale, "gyr_scale": gyr_scale, "axes": 6}
+        w.add_pod(role, info, "import")
+        t = np.asarray(p.time_s, dtype=np.float64)
+        dev0 = 1_000_000
+        dev = dev0 + np.round((t - t[0]) * 1e6).astype(np.int64)
+        w.log("segment", role=role, seg=0, first=0, t0_dev_us=int(dev[0]), boot_id=0)
+        step = 200_000
+        for k in range(0, len(t), step):
+            sl = slice(k, k + step)
+            counts = np.hstack([np.asarray(p.acc_m_s2[sl]) / acc_scale,
+                                np.asarray(p.gyr_rad_s[sl]) / gyr_scale])
+            counts = np.clip(np.round(counts), -32768, 32767).astype(np.int16)
+            w.samples(role, np.arange(k, k + len(counts)), dev[sl] % (1 << 32), counts)
+        for s in np.arange(np.ceil(t[0]), t[-1], 1.0):
+            i = int(np.searchsorted(t, s))
+            w.sync(role, 0, SYNC_PING, float(t[i]), int(dev[i]), 0.0)
+    for e in rec.events:
+        w.event(e.label, e.time_s)
+    w.close(reason="imported")
+    return Path(path)
