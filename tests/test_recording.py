@@ -163,7 +163,7 @@ def test_cli_error_names_file(tmp_path):
 def test_import_csv_to_native_and_lazy_si_values(tmp_path):
     """CSV -> native (quantised like a pod) -> loads with the same times and values within
     one count; SI values come from the memory-mapped file slice by slice."""
-    from posturepod.recording import ScaledCounts, write_native
+    from posturepod.recording import ScaledCounts
     from posturepod.simulate import simulate, write_sim
     res = simulate("flexion", 2, rate_hz=100)
     write_sim(res, tmp_path / "csv")

@@ -82,3 +82,43 @@ def detect(i2c):
         raise ImuError("no IMU: nothing answers on the I2C bus (check wiring, pull-ups, power)")
     raise ImuError("no supported IMU: bus answers at %s, none has a known WHO_AM_I"
                    % ", ".join("0x%02X" % a for a in found))
+
+
+class Driver:
+    """What every driver shares: identity, the scale and rate fields of the interface,
+    one-byte register access through preallocated buffers, and the soft reset wait."""
+
+    has_fifo = True
+
+    def __init__(self, i2c, addr, model):
+        self._i2c = i2c
+        self.addr = addr
+        self.model = model
+        self._b1 = bytearray(1)
+        self._b2 = bytearray(2)
+        self.odr_hz = 0.0
+        self.acc_range_g = 0
+        self.gyr_range_dps = 0
+        self.acc_scale = 0.0
+        self.gyr_scale = 0.0
+        self.overflows = 0
+
+    def _w(self, reg, v):
+        self._b1[0] = v
+        self._i2c.writeto_mem(self.addr, reg, self._b1)
+
+    def _r(self, reg):
+        self._i2c.readfrom_mem_into(self.addr, reg, self._b1)
+        return self._b1[0]
+
+    def _reset(self, reg, value, busy):
+        """Write the reset value, then wait (<= 100 ms) until the busy bits clear."""
+        self._w(reg, value)
+        for _ in range(100):
+            sleep_ms(1)
+            try:
+                if not self._r(reg) & busy:
+                    return
+            except OSError:  # the chip may not acknowledge while it resets
+                pass
+        raise ImuError("%s at 0x%02X: reset did not complete" % (self.model, self.addr))

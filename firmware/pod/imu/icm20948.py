@@ -24,8 +24,8 @@
 # 1125 Hz-based grid anyway), so in a race it can be one sample newer than the gyro; a
 # sample landing during the FIFO_RST that follows a miss is lost with the ones missed.
 
-from pod.imu import ImuError
-from pod.imu import G as _G, RAD as _RAD, pick as _pick, sleep_ms as _sleep_ms
+from pod.imu import Driver
+from pod.imu import G as _G, RAD as _RAD, pick as _pick
 
 try:
     from micropython import const
@@ -91,32 +91,14 @@ def probe(i2c, addr):
     return Icm20948(i2c, addr)
 
 
-class Icm20948:
-    model = "ICM-20948"
+class Icm20948(Driver):
     has_fifo = False
 
     def __init__(self, i2c, addr):
-        self._i2c = i2c
-        self.addr = addr
-        self._b1 = bytearray(1)
-        self._b2 = bytearray(2)
+        Driver.__init__(self, i2c, addr, "ICM-20948")
         self._d = bytearray(12)
         self._g = bytearray(6)
         self._bank = -1
-        self.odr_hz = 0.0
-        self.acc_range_g = 0
-        self.gyr_range_dps = 0
-        self.acc_scale = 0.0
-        self.gyr_scale = 0.0
-        self.overflows = 0
-
-    def _w(self, reg, v):
-        self._b1[0] = v
-        self._i2c.writeto_mem(self.addr, reg, self._b1)
-
-    def _r(self, reg):
-        self._i2c.readfrom_mem_into(self.addr, reg, self._b1)
-        return self._b1[0]
 
     def _sel(self, bank):
         if bank != self._bank:
@@ -125,17 +107,8 @@ class Icm20948:
 
     def configure(self, rate_hz, acc_range_g, gyr_range_dps):
         self._sel(0)
-        self._w(_PWR_MGMT_1, 0x80)              # DEVICE_RESET (returns to bank 0)
+        self._reset(_PWR_MGMT_1, 0x80, 0x80)    # DEVICE_RESET (returns to bank 0)
         self._bank = 0
-        for _ in range(100):
-            _sleep_ms(1)
-            try:
-                if not self._r(_PWR_MGMT_1) & 0x80:
-                    break
-            except OSError:
-                pass
-        else:
-            raise ImuError("ICM-20948 at 0x%02X: reset did not complete" % self.addr)
         self._w(_PWR_MGMT_1, 0x01)              # awake, auto-select best clock
         self._w(_PWR_MGMT_2, 0x00)              # accel and gyro on
         self._w(_USER_CTRL, 0x00)

@@ -20,8 +20,8 @@
 # of the next word), used to realign if needed; FIFO_DATA_OUT_L/H (0x3E/0x3F) roll over in a
 # burst. On OVER_RUN the FIFO is reset (bypass, then continuous again) and counted.
 
-from pod.imu import ImuError, who_am_i
-from pod.imu import G as _G, RAD as _RAD, pick as _pick, sleep_ms as _sleep_ms
+from pod.imu import Driver, who_am_i
+from pod.imu import G as _G, RAD as _RAD, pick as _pick
 
 try:
     from micropython import const
@@ -61,15 +61,11 @@ def probe(i2c, addr):
     return None if model is None else Lsm6ds(i2c, addr, model)
 
 
-class Lsm6ds:
-    has_fifo = True
+class Lsm6ds(Driver):
 
     def __init__(self, i2c, addr, model):
-        self._i2c = i2c
-        self.addr = addr
-        self.model = model
+        Driver.__init__(self, i2c, addr, model)
         self._ox = model == "LSM6DSOX"
-        self._b1 = bytearray(1)
         self._st = bytearray(4)
         self._st2 = memoryview(self._st)[:2]
         self._chunk = bytearray(7 * _CHW)
@@ -84,32 +80,9 @@ class Lsm6ds:
         self._ca = -1                  # TAG_CNT of the pending word, -1 = none
         self._cg = -1
         self._code = 0
-        self.odr_hz = 0.0
-        self.acc_range_g = 0
-        self.gyr_range_dps = 0
-        self.acc_scale = 0.0
-        self.gyr_scale = 0.0
-        self.overflows = 0
-
-    def _w(self, reg, v):
-        self._b1[0] = v
-        self._i2c.writeto_mem(self.addr, reg, self._b1)
-
-    def _r(self, reg):
-        self._i2c.readfrom_mem_into(self.addr, reg, self._b1)
-        return self._b1[0]
 
     def configure(self, rate_hz, acc_range_g, gyr_range_dps):
-        self._w(_CTRL3_C, 0x01)                 # SW_RESET
-        for _ in range(100):
-            _sleep_ms(1)
-            try:
-                if not self._r(_CTRL3_C) & 0x01:
-                    break
-            except OSError:
-                pass
-        else:
-            raise ImuError("%s at 0x%02X: reset did not complete" % (self.model, self.addr))
+        self._reset(_CTRL3_C, 0x01, 0x01)       # SW_RESET
         self._w(_CTRL3_C, 0x44)                 # BDU, IF_INC
         if self._ox:
             self._w(_CTRL9_XL, 0xE2)            # I3C off (I2C only)

@@ -15,8 +15,8 @@
 # oldest bytes, which breaks the record alignment. So an overflow (INT_STATUS.FIFO_OFLOW_INT,
 # or a count that reached the capacity) is counted and the FIFO is reset; streaming goes on.
 
-from pod.imu import ImuError, who_am_i
-from pod.imu import G as _G, RAD as _RAD, pick as _pick, sleep_ms as _sleep_ms
+from pod.imu import Driver, who_am_i
+from pod.imu import G as _G, RAD as _RAD, pick as _pick
 
 try:
     from micropython import const
@@ -59,45 +59,17 @@ def probe(i2c, addr):
     return None if model is None else Mpu6050(i2c, addr, model)
 
 
-class Mpu6050:
-    has_fifo = True
+class Mpu6050(Driver):
 
     def __init__(self, i2c, addr, model):
-        self._i2c = i2c
-        self.addr = addr
-        self.model = model
+        Driver.__init__(self, i2c, addr, model)
         self._cap = 1024 if model == "MPU-6050" else 512
-        self._b1 = bytearray(1)
-        self._b2 = bytearray(2)
         self._chunk = bytearray(_REC * _CHUNK)
         mv = memoryview(self._chunk)
         self._views = [mv[:_REC * k] for k in range(_CHUNK + 1)]
-        self.odr_hz = 0.0
-        self.acc_range_g = 0
-        self.gyr_range_dps = 0
-        self.acc_scale = 0.0
-        self.gyr_scale = 0.0
-        self.overflows = 0
-
-    def _w(self, reg, v):
-        self._b1[0] = v
-        self._i2c.writeto_mem(self.addr, reg, self._b1)
-
-    def _r(self, reg):
-        self._i2c.readfrom_mem_into(self.addr, reg, self._b1)
-        return self._b1[0]
 
     def configure(self, rate_hz, acc_range_g, gyr_range_dps):
-        self._w(_PWR_MGMT_1, 0x80)              # DEVICE_RESET
-        for _ in range(100):
-            _sleep_ms(1)
-            try:
-                if not self._r(_PWR_MGMT_1) & 0x80:
-                    break
-            except OSError:                     # may not acknowledge while resetting
-                pass
-        else:
-            raise ImuError("%s at 0x%02X: reset did not complete" % (self.model, self.addr))
+        self._reset(_PWR_MGMT_1, 0x80, 0x80)    # DEVICE_RESET
         self._w(_PWR_MGMT_1, 0x01)              # awake, clock = gyro PLL
         if self.model != "MPU-6050":
             self._w(_PWR_MGMT_2, 0x00)          # all axes on
