@@ -17,7 +17,6 @@ def _drive(res, settings=None, speedup_s=None):
     events = []
     guide = FlexionGuide(live, lambda label, t: events.append((label, t)),
                          settings or GuideSettings(reps=len(res.truth["reps"])))
-    guide.events = []
     t_end = min(p.time_s[-1] for p in pods.values())
     for t in np.arange(0.1, t_end, 0.1):
         for r, p in pods.items():

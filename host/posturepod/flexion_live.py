@@ -60,6 +60,7 @@ class FlexionGuide:
     _prev: tuple | None = None
     _calib_error: str = ""
     _finish_at: float = 0.0
+    events: list = field(default_factory=list)   # events written so far (calibration input)
     after_calibration: str = "reps"
 
     def _warn(self, msg: str, t: float) -> None:
@@ -112,7 +113,7 @@ class FlexionGuide:
                     self._still_since = t
                 elif t - self._still_since >= s.after_still_s:
                     try:
-                        self.live.calibrate(self._events())
+                        self.live.calibrate(self.events)
                         self.mark("calib_done", t)
                         self.phase = self.after_calibration
                     except Exception as e:  # noqa: BLE001 - any failure: do it again
@@ -169,9 +170,6 @@ class FlexionGuide:
                     self._warn(f"{what} too fast: slower please", t)
         self._prev = (angle, t)
 
-    def _events(self):
-        return getattr(self, "events", [])
-
     def prompt(self) -> str:
         return PROMPTS.get(self.phase, "").format(done=self.reps_done, n=self.settings.reps)
 
@@ -198,16 +196,45 @@ class FlexionGuide:
         return "\n".join(rows)
 
 
+def angle_text(angles: dict) -> str:
+    """One line of the five angles for the live views."""
+    return "angles (deg): " + "  ".join(
+        f"{k[:-4]} {v:+6.1f}" if not math.isnan(v) else f"{k[:-4]}   -- "
+        for k, v in angles.items())
+
+
+def attach_live(session) -> tuple[LiveAngles, object, list]:
+    """Live angles fed by the session's pods, and a ``mark(label, t_rec_s)`` that writes an
+    event into the recording and keeps it in the returned list (the guides' events)."""
+    infos = {r: ps.link.info for r, ps in session.pods.items()}
+    live = LiveAngles(infos, t0=session.recorder.t0)
+    events: list = []
+
+    def mark(label, t_rec):
+        events.append(session.recorder.event(label, session.recorder.t0 + t_rec))
+
+    session.on_samples = live.on_samples
+    return live, mark, events
+
+
+def guide_view(state: dict, render_fn):
+    """The live view for acquire.record: the status table until the guide exists."""
+    def view(session, el):
+        g = state.get("guide")
+        if g is None:
+            from .acquire import status_table
+            return status_table(session, el)
+        return render_fn(g, session, el)
+    return view
+
+
 def render(guide: FlexionGuide, session, elapsed: float):
     from rich.console import Group
     from rich.panel import Panel
     from rich.text import Text
     from .acquire import status_table
-    a = guide.live.angles()
-    ang = "  ".join(f"{k[:-4]} {v:+6.1f}" if not math.isnan(v) else f"{k[:-4]}   -- "
-                    for k, v in a.items())
     warn = "\n".join(f"! {m}" for _, m in guide.warnings[-3:])
-    body = [Text(guide.prompt(), style="bold"), Text(f"angles (deg): {ang}")]
+    body = [Text(guide.prompt(), style="bold"), Text(angle_text(guide.live.angles()))]
     if guide.phase in ("reps", "done"):
         body.append(Text(guide.trace_plot()))
     if warn:
@@ -223,18 +250,8 @@ def run_guided(pods: dict[str, str], out, *, reps: int = 3, patient: str = "",
     state: dict = {}
 
     def connected(session):
-        infos = {r: ps.link.info for r, ps in session.pods.items()}
-        live = LiveAngles(infos, t0=session.recorder.t0)
-        events: list = []
-
-        def mark(label, t_rec):
-            e = session.recorder.event(label, session.recorder.t0 + t_rec)
-            events.append(e)
-
-        guide = FlexionGuide(live, mark, GuideSettings(reps=reps))
-        guide.events = events
-        session.on_samples = live.on_samples
-        state["guide"] = guide
+        live, mark, events = attach_live(session)
+        state["guide"] = FlexionGuide(live, mark, GuideSettings(reps=reps), events=events)
 
     def tick(session, el):
         g = state.get("guide")
@@ -245,15 +262,8 @@ def run_guided(pods: dict[str, str], out, *, reps: int = 3, patient: str = "",
             return True
         return g.tick()
 
-    def view(session, el):
-        g = state.get("guide")
-        if g is None:
-            from .acquire import status_table
-            return status_table(session, el)
-        return render(g, session, el)
-
     record(pods, out, protocol="flexion", patient=patient, live=live_view, on_tick=tick,
-           on_connected=connected, render=view, extra_meta=extra_meta)
+           on_connected=connected, render=guide_view(state, render), extra_meta=extra_meta)
     g = state["guide"]
     lat = np.array(g.live.latency_s) if g.live.latency_s else np.zeros(1)
     return {"phase": g.phase, "reps": g.reps_done, "warnings": [m for _, m in g.warnings],

@@ -232,7 +232,6 @@ class PodSession:
                     rec.sync(self.role, self.seg, SYNC_PING, p.t_mid, p.dev_us, p.rtt_s)
                 except RecordingError as e:
                     self.session._recording_failed(e)
-            self._pending_ping = (p.t_mid, p.dev_us, p.rtt_s)
 
     def restart(self) -> None:
         info = self.link.request("info", timeout_s=1.0).body
@@ -257,12 +256,8 @@ class PodSession:
                 if now - last_ping >= self.session.ping_every_s:
                     last_ping = now
                     self.ping_once()
-                    self._flush_pending_ping()
             except PodError as e:
                 self.stats.last_error = str(e)
-
-    def _flush_pending_ping(self) -> None:
-        pass
 
     def rate_now(self) -> float:
         w = list(self._rate_win)

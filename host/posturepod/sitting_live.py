@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from .flexion_live import FlexionGuide
+from .flexion_live import FlexionGuide, angle_text, attach_live, guide_view
 
 PROMPTS = {
     "sit": "Sit down on your chair, sit upright and keep still for 5 s (your reference).",
@@ -79,10 +79,7 @@ def render(guide: SittingGuide, session, elapsed: float):
     from rich.panel import Panel
     from rich.text import Text
     from .acquire import status_table
-    a = guide.live.angles()
-    ang = "  ".join(f"{k[:-4]} {v:+6.1f}" if not math.isnan(v) else f"{k[:-4]}   -- "
-                    for k, v in a.items())
-    body = [Text(guide.prompt(), style="bold"), Text(f"angles (deg): {ang}")]
+    body = [Text(guide.prompt(), style="bold"), Text(angle_text(guide.live.angles()))]
     eng = getattr(guide.monitor, "engine", None)
     state = getattr(eng, "state", None) if eng is not None else None
     if state is not None:
@@ -104,17 +101,11 @@ def run_live(pods: dict[str, str], out, *, buzz_after_s: float = 60.0,
              seconds: float | None = None, patient: str = "", live_view: bool = True,
              extra_meta=None) -> dict:
     from .acquire import record
-    from .live import LiveAngles
     from .sitting.live import LivePostureMonitor
     state: dict = {}
 
     def connected(session):
-        infos = {r: ps.link.info for r, ps in session.pods.items()}
-        live = LiveAngles(infos, t0=session.recorder.t0)
-        events: list = []
-
-        def mark(label, t_rec):
-            events.append(session.recorder.event(label, session.recorder.t0 + t_rec))
+        live, mark, events = attach_live(session)
 
         def buzz(kind, message):
             role = buzz_pod if buzz_pod in session.pods else next(iter(session.pods))
@@ -128,9 +119,7 @@ def run_live(pods: dict[str, str], out, *, buzz_after_s: float = 60.0,
 
         mon = LivePostureMonitor(buzz_after_s=buzz_after_s, break_after_s=break_after_s,
                                  acc_rate_hz=20.0)
-        guide = SittingGuide(live, mark, monitor=mon, buzz=buzz)
-        guide.events = events
-        session.on_samples = live.on_samples
+        guide = SittingGuide(live, mark, monitor=mon, buzz=buzz, events=events)
         state["guide"] = guide
         state["buzzes"] = []
         state["t_tick"] = -1.0
@@ -147,15 +136,8 @@ def run_live(pods: dict[str, str], out, *, buzz_after_s: float = 60.0,
             g.tick()
         return False
 
-    def view(session, el):
-        g = state.get("guide")
-        if g is None:
-            from .acquire import status_table
-            return status_table(session, el)
-        return render(g, session, el)
-
     record(pods, out, protocol="sitting", patient=patient, live=live_view, on_tick=tick,
-           on_connected=connected, render=view, extra_meta=extra_meta)
+           on_connected=connected, render=guide_view(state, render), extra_meta=extra_meta)
     g = state["guide"]
     return {"phase": g.phase, "buzzes": state["buzzes"], **g.totals(),
             "warnings": [m for _, m in g.warnings]}
