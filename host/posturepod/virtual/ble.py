@@ -815,14 +815,8 @@ class VirtualBlePatient:
         return radio().find(self.pods[role].pod_id)
 
     def close(self) -> None:
-        for p in self.pods.values():
-            if p.proc.poll() is None:
-                p.proc.terminate()
-        for p in self.pods.values():
-            try:
-                p.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        from .patient import stop_boards
+        stop_boards(self.pods.values())
 
 
 def new_workdir(prefix: str = "posturepod-ble-") -> Path:

@@ -120,11 +120,18 @@ class VirtualPatient:
         self.close()
 
     def close(self) -> None:
-        for b in self.boards.values():
-            if b.proc.poll() is None:
-                b.proc.terminate()
-        for b in self.boards.values():
-            try:
-                b.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                b.kill()
+        stop_boards(self.boards.values())
+
+
+def stop_boards(boards) -> None:
+    """Terminate board processes together (each relay shuts its interpreter down), then
+    kill any that has not ended within 5 s."""
+    boards = list(boards)
+    for b in boards:
+        if b.proc.poll() is None:
+            b.proc.terminate()
+    for b in boards:
+        try:
+            b.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            b.kill()
