@@ -44,9 +44,11 @@ class App:
         self._line = bytearray(_LINE_MAX)
         self._n = 0
         self._overlong = False
-        self._led_until = None
+        self._led_from = None      # ticks when identify started blinking, None = idle
+        self._led_ms = 0
         self._led_state = False
-        self._motor_until = None
+        self._motor_from = None    # ticks when the buzz started, None = motor off
+        self._motor_ms = 0
         self._status_at = 0
         self._status = bytearray(1 + wire.STATUS_SIZE + 2)
         self._status[0] = wire.MSG_STATUS
@@ -184,14 +186,13 @@ class App:
             self._apply(cmd)
         elif op == "identify":
             ms = _ms(cmd, 2000)
-            self._led_until = self.board.ticks_us()
+            self._led_from = self.board.ticks_us()
             self._led_ms = ms
             self.reply(cmd, ms=ms)
         elif op == "buzz":
             ms = _ms(cmd, 300)
             self.board.motor(True)
             self.buzzes += 1
-            self._motor_until = ms
             self._motor_from = self.board.ticks_us()
             self._motor_ms = ms
             self.reply(cmd, ms=ms, count=self.buzzes)
@@ -256,15 +257,15 @@ class App:
     def _timers(self):
         b = self.board
         now = b.ticks_us()
-        if self._motor_until is not None:
+        if self._motor_from is not None:
             if b.ticks_diff(now, self._motor_from) >= self._motor_ms * 1000:
                 b.motor(False)
-                self._motor_until = None
-        if self._led_until is not None:
-            el = b.ticks_diff(now, self._led_until)
+                self._motor_from = None
+        if self._led_from is not None:
+            el = b.ticks_diff(now, self._led_from)
             if el >= self._led_ms * 1000:
                 b.led(False)
-                self._led_until = None
+                self._led_from = None
             else:
                 on = (el // 125000) % 2 == 0
                 if on != self._led_state:
