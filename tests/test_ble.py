@@ -175,9 +175,9 @@ def _check_contiguous(path, role):
     imu = load_imu(Path(path) / f"{role}.imu")
     rec = load(path)
     tl = rec.pods[role].timeline
-    seq = imu["seq"][tl.order].astype(np.int64)
+    seq = imu["seq"][tl.indices()].astype(np.int64)
     assert np.all(np.diff(seq) == 1), f"{role}: sequence not contiguous after merge"
-    assert np.all(np.diff(tl.dev_us) > 0), f"{role}: device time not monotonic"
+    assert np.all(np.diff(tl.device_us()) > 0), f"{role}: device time not monotonic"
     assert np.all(np.diff(rec.pods[role].time_s) > 0)
     return rec, tl
 

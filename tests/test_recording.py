@@ -162,8 +162,8 @@ def test_cli_error_names_file(tmp_path):
 
 def test_import_csv_to_native_and_lazy_si_values(tmp_path):
     """CSV -> native (quantised like a pod) -> loads with the same times and values within
-    one count; SI values come from the memory-mapped file slice by slice."""
-    from posturepod.recording import ScaledCounts
+    one count; SI values and times are read from the files slice by slice."""
+    from posturepod.columns import Column
     from posturepod.simulate import simulate, write_sim
     res = simulate("flexion", 2, rate_hz=100)
     write_sim(res, tmp_path / "csv")
@@ -175,7 +175,7 @@ def test_import_csv_to_native_and_lazy_si_values(tmp_path):
     nat = load(tmp_path / "nat")
     for role, p in csv.pods.items():
         q = nat.pods[role]
-        assert isinstance(q.acc_m_s2, ScaledCounts)
+        assert isinstance(q.acc_m_s2, Column) and isinstance(q.time_s, Column)
         assert len(q) == len(p)
         assert np.allclose(q.time_s, p.time_s, atol=2e-6)
         lsb_acc = 9.80665 * 8 / 32768

@@ -109,8 +109,8 @@ class _PodStream:
         """(time_s, theta_deg) for samples covering [t_lo, t_hi] plus one either side."""
         from .fusion import fuse
         p = self.pod
-        i0 = max(int(np.searchsorted(p.time_s, t_lo, "right")) - 1, 0)
-        i1 = min(int(np.searchsorted(p.time_s, t_hi, "left")) + 1, len(p))
+        i0 = max(int(p.time_s.searchsorted(t_lo, "right")) - 1, 0)
+        i1 = min(int(p.time_s.searchsorted(t_hi, "left")) + 1, len(p))
         if self.causal:
             if i1 > self.done:
                 sl = slice(self.done, i1)
@@ -125,8 +125,8 @@ class _PodStream:
             self.cache_th = self.cache_th[keep - self.cache_start:]
             self.cache_start = keep
             return p.time_s[i0:i1], th
-        j0 = int(np.searchsorted(p.time_s, p.time_s[i0] - self.pad_s))
-        j1 = int(np.searchsorted(p.time_s, p.time_s[i1 - 1] + self.pad_s, "right"))
+        j0 = int(p.time_s.searchsorted(p.time_s[i0] - self.pad_s))
+        j1 = int(p.time_s.searchsorted(p.time_s[i1 - 1] + self.pad_s, "right"))
         sl = slice(j0, j1)
         q = fuse(p.time_s[sl], p.gyr_rad_s[sl], p.acc_m_s2[sl],
                  None if p.mag_ut is None else p.mag_ut[sl], self.settings)

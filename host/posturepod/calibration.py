@@ -180,13 +180,13 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
 
 
 def _head(pod: PodData, t_lim: float) -> PodData:
-    k = int(np.searchsorted(pod.time_s, t_lim))
+    k = int(pod.time_s.searchsorted(t_lim))
     return PodData(pod.role, pod.time_s[:k], pod.acc_m_s2[:k], pod.gyr_rad_s[:k],
                    None if pod.mag_ut is None else pod.mag_ut[:k], pod.gaps, pod.info)
 
 
 def _window(pod: PodData, t0: float, t1: float) -> slice:
-    i0, i1 = np.searchsorted(pod.time_s, [t0, t1])
+    i0, i1 = pod.time_s.searchsorted([t0, t1])
     return slice(int(i0), int(i1))
 
 
@@ -493,6 +493,26 @@ def calibrate(rec: Recording, *, check_later: bool = True, warn: bool = True) ->
     return cal
 
 
+def _block_stats(pod: PodData, idx: np.ndarray, gyr_bias: np.ndarray, per_read: int = 3600):
+    """Per block ``idx[k]..idx[k+1]`` of a pod's samples: mean acceleration, mean and
+    variance of the bias-corrected gyro, each (len(idx) - 1, 3); reads ``per_read`` blocks
+    of samples at a time (a long recording is never held whole)."""
+    nb = len(idx) - 1
+    ma, gm, gv = np.zeros((nb, 3)), np.zeros((nb, 3)), np.zeros((nb, 3))
+    for k0 in range(0, nb, per_read):
+        k1 = min(k0 + per_read, nb)
+        lo, hi = int(idx[k0]), int(idx[k1])
+        loc = idx[k0:k1 + 1] - lo
+        n = np.maximum(np.diff(loc), 1)[:, None]
+        a = np.asarray(pod.acc_m_s2[lo:hi], float)
+        g = np.asarray(pod.gyr_rad_s[lo:hi], float) - gyr_bias
+        for out, x in ((ma, a), (gm, g), (gv, g * g)):
+            cs = np.vstack([np.zeros((1, 3)), np.cumsum(x, axis=0)])
+            out[k0:k1] = (cs[loc[1:]] - cs[loc[:-1]]) / n
+    gv -= gm ** 2
+    return ma, gm, gv
+
+
 def check_later_stands(rec: Recording, cal: Calibration, *, min_still_s: float = 2.0) -> None:
     """Compare each pod's up direction in later still periods that look like the
     calibration stand (every other pod within its drift tolerance of its calibration up
@@ -516,18 +536,9 @@ def check_later_stands(rec: Recording, cal: Calibration, *, min_still_s: float =
     dev, lat = {}, {}
     still = np.ones(len(edges) - 1, bool)
     for r, p in pods.items():
-        i = np.searchsorted(p.time_s, edges)
-        cnt = np.diff(i)
-        ok = cnt > 1
-        cs_a = np.vstack([np.zeros((1, 3)), np.cumsum(p.acc_m_s2, axis=0)])
-        cs_g = np.vstack([np.zeros((1, 3)), np.cumsum(p.gyr_rad_s - cal.pods[r].gyr_bias_rad_s,
-                                                      axis=0)])
-        cs_g2 = np.vstack([np.zeros((1, 3)), np.cumsum((p.gyr_rad_s - cal.pods[r].gyr_bias_rad_s)
-                                                       ** 2, axis=0)])
-        n = np.maximum(cnt, 1)[:, None]
-        ma = (cs_a[i[1:]] - cs_a[i[:-1]]) / n
-        gm = (cs_g[i[1:]] - cs_g[i[:-1]]) / n
-        gv = (cs_g2[i[1:]] - cs_g2[i[:-1]]) / n - gm ** 2
+        i = p.time_s.searchsorted(edges)
+        ok = np.diff(i) > 1
+        ma, gm, gv = _block_stats(p, i, cal.pods[r].gyr_bias_rad_s)
         gstd = np.degrees(np.sqrt(np.maximum(gv.sum(1), 0)))
         still &= ok & (gstd < LIMITS["still_gyr_dps"]) & (np.degrees(
             np.linalg.norm(gm, axis=1)) < 3.0)

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from .columns import ArrayColumn, RecordFile
 from .data import DataError, Event, PodData, Recording
 
 FORMAT = "posturepod-recording"
@@ -254,73 +255,12 @@ def read_jsonl(path: Path) -> list[dict]:
     return out
 
 
-def load_imu(path: Path, mmap: bool = False) -> np.ndarray:
-    """Bulk-load a .imu file (a torn last record is ignored); ``mmap``: memory-map it
-    read-only instead of reading it (pages come in as they are used)."""
+def load_imu(path: Path) -> np.ndarray:
+    """Bulk-load a .imu file (a torn last record is ignored)."""
     n = path.stat().st_size // IMU_DTYPE.itemsize if path.exists() else 0
     if n == 0:
         return np.zeros(0, dtype=IMU_DTYPE)
-    if mmap:
-        return np.memmap(path, dtype=IMU_DTYPE, mode="r", shape=(n,))
     return np.fromfile(path, dtype=IMU_DTYPE, count=n)
-
-
-class ScaledCounts:
-    """Read-only (N, 3) float64 array of raw int16 counts times a scale factor (SI units),
-    computed on access from the memory-mapped recording: a slice costs only that slice, so
-    chunked analyses of a whole day never hold it all as floats (docs/recording.md).
-    Anything else (``np.asarray``, arithmetic, methods) materialises the whole array."""
-
-    ndim = 2
-    dtype = np.dtype(np.float64)
-
-    def __init__(self, counts: np.ndarray, scale: float):
-        self._c = counts
-        self._s = float(scale)
-
-    @property
-    def shape(self) -> tuple:
-        return self._c.shape
-
-    def __len__(self) -> int:
-        return len(self._c)
-
-    def __getitem__(self, k):
-        return np.multiply(self._c[k], self._s, dtype=np.float64)
-
-    def __array__(self, dtype=None, copy=None):
-        a = np.multiply(self._c, self._s, dtype=np.float64)
-        return a if dtype is None else a.astype(dtype, copy=False)
-
-    def __getattr__(self, name):
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return getattr(np.asarray(self), name)
-
-    def __iter__(self):
-        return iter(np.asarray(self))
-
-    def __repr__(self) -> str:
-        return f"ScaledCounts(shape={self.shape}, scale={self._s:g})"
-
-
-def _arith(op):
-    def f(self, other):
-        return op(np.asarray(self), other)
-
-    def r(self, other):
-        return op(other, np.asarray(self))
-    return f, r
-
-
-import operator as _op  # noqa: E402
-
-for _name, _fn in (("add", _op.add), ("sub", _op.sub), ("mul", _op.mul),
-                   ("truediv", _op.truediv), ("matmul", _op.matmul), ("pow", _op.pow)):
-    _f, _r = _arith(_fn)
-    setattr(ScaledCounts, f"__{_name}__", _f)
-    setattr(ScaledCounts, f"__r{_name}__", _r)
-ScaledCounts.__neg__ = lambda self: -np.asarray(self)  # type: ignore[attr-defined]
 
 
 def load_sync(path: Path) -> np.ndarray:
@@ -330,13 +270,17 @@ def load_sync(path: Path) -> np.ndarray:
     return np.fromfile(path, dtype=SYNC_DTYPE, count=n)
 
 
+def load_late_runs(path: Path) -> np.ndarray:
+    """The (first, n) runs of late records in a <role>.late file."""
+    k = path.stat().st_size // LATE_DTYPE.itemsize if path.exists() else 0
+    return np.fromfile(path, dtype=LATE_DTYPE, count=k) if k else np.zeros(0, LATE_DTYPE)
+
+
 def load_late(path: Path, n_records: int) -> np.ndarray:
     """Boolean mask of the records of a .imu file that arrived late (see <role>.late)."""
     mask = np.zeros(n_records, dtype=bool)
-    k = path.stat().st_size // LATE_DTYPE.itemsize if path.exists() else 0
-    if k:
-        for first, n in np.fromfile(path, dtype=LATE_DTYPE, count=k):
-            mask[int(first):int(first) + int(n)] = True
+    for first, n in load_late_runs(path):
+        mask[int(first):int(first) + int(n)] = True
     return mask
 
 
@@ -376,33 +320,39 @@ def read_meta(path: Path) -> dict:
 
 
 def read_recording(path: str | Path) -> Recording:
-    from .timeline import pod_timeline
+    """Open a native recording. Samples stay in the files: each pod's columns are read on
+    access (posturepod.columns), so opening and analysing a day in chunks does not hold
+    it in memory. Pods with late or repeated samples are put in order in memory first."""
+    from .timeline import pod_timeline, stream_timeline
     path = Path(path)
     meta = read_meta(path)
     log = read_jsonl(path / "log.jsonl")
     pods = {}
     for role, p in meta.get("pods", {}).items():
         info = p.get("info") or {}
-        imu = load_imu(path / f"{role}.imu", mmap=True)
+        records = RecordFile(path / f"{role}.imu", IMU_DTYPE)
         sync = load_sync(path / f"{role}.sync")
         segs = [e for e in log if e.get("kind") == "segment" and e.get("role") == role]
-        segs = _segment_starts(imu, segs)
-        tl = pod_timeline(imu, sync, segs, rate_hz=float(info.get("odr_hz")
-                                                        or info.get("rate_hz") or 100))
+        rate_hz = float(info.get("odr_hz") or info.get("rate_hz") or 100)
         acc_scale = float(info.get("acc_scale") or 9.80665 / 4096)
         gyr_scale = float(info.get("gyr_scale") or np.deg2rad(1 / 32.8))
-        if tl.identity:     # in order: SI values straight from the mapped file, on access
-            acc = ScaledCounts(imu["acc"], acc_scale)
-            gyr = ScaledCounts(imu["gyr"], gyr_scale)
-        else:               # late or repeated samples: put the counts in order first
+        tl = stream_timeline(records, sync, segs, rate_hz)
+        if tl is not None:          # in order: SI values read from the file on access
+            acc = records.field("acc", acc_scale)
+            gyr = records.field("gyr", gyr_scale)
+            late_n = int(load_late_runs(path / f"{role}.late")["n"].sum())
+        else:                       # late or repeated samples: put them in order in memory
+            imu = load_imu(path / f"{role}.imu")
+            tl = pod_timeline(imu, sync, _segment_starts(imu, segs), rate_hz)
             sel = imu[tl.order]
-            acc = ScaledCounts(np.ascontiguousarray(sel["acc"]), acc_scale)
-            gyr = ScaledCounts(np.ascontiguousarray(sel["gyr"]), gyr_scale)
+            acc = ArrayColumn(np.ascontiguousarray(sel["acc"]), acc_scale)
+            gyr = ArrayColumn(np.ascontiguousarray(sel["gyr"]), gyr_scale)
+            late = load_late(path / f"{role}.late", len(imu))
+            late_n = int(late[tl.order].sum())
         pods[role] = PodData(role=role, time_s=tl.time_s, acc_m_s2=acc, gyr_rad_s=gyr,  # type: ignore[arg-type]
                              gaps=tl.gaps, info=info)
         pods[role].timeline = tl  # type: ignore[attr-defined]
-        late = load_late(path / f"{role}.late", len(imu))
-        pods[role].late_samples = int(late[tl.order].sum())  # type: ignore[attr-defined]
+        pods[role].late_samples = late_n  # type: ignore[attr-defined]
     events = [Event(float(e["time_s"]), str(e["label"]))
               for e in read_jsonl(path / "events.jsonl") if "label" in e]
     meta["log"] = log

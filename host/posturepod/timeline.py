@@ -11,6 +11,13 @@ the faster half, solves least squares and takes the residual scatter as the erro
 With fewer than three pings the drift is taken as 0 and the offset as the median; with
 none, the earliest frame arrivals bound the offset. Device timestamps are unwrapped from
 their 32-bit field with the segment's first device time.
+
+Two ways through a pod's records. The usual case (every segment in sequence order, the
+segments one after the other in time) is :func:`stream_timeline`: one pass in blocks
+finds the gaps and the clock fits and leaves a lazy time axis (:class:`NativeTime`,
+computed from the records' device times on access), so loading a day holds no per-sample
+array. Late (back-filled) or repeated samples need sorting: :func:`pod_timeline` does it
+in memory.
 """
 from __future__ import annotations
 
@@ -18,9 +25,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .columns import BLOCK, MARK_EVERY, Column, RecordFile
 from .recording import SYNC_ARRIVAL, SYNC_PING
 
 U32 = 1 << 32
+CHECKPOINT_EVERY = 1024    # records between stored unwrapped device times (lazy time axis)
 
 
 @dataclass
@@ -36,15 +45,38 @@ class SegmentFit:
 
 @dataclass
 class Timeline:
-    order: np.ndarray              # record indices in time order (duplicates removed)
-    time_s: np.ndarray             # recording clock seconds for those records
-    dev_us: np.ndarray             # unwrapped device time of those records
+    order: np.ndarray | None       # record indices in time order (duplicates removed);
+                                   # None: the records as they are (stream_timeline)
+    time_s: np.ndarray | Column    # recording clock seconds for those records
     gaps: list = field(default_factory=list)      # (start_s, end_s)
     seq_gaps: int = 0
     lost_samples: int = 0
     duplicates: int = 0
     segments: list = field(default_factory=list)  # SegmentFit
     identity: bool = False         # order is 0..n-1: records already in time order
+    dev_us: np.ndarray | None = None   # unwrapped device times (in-memory path only)
+
+    def indices(self) -> np.ndarray:
+        """Record indices in time order."""
+        return np.arange(len(self.time_s)) if self.order is None else self.order
+
+    def device_us(self) -> np.ndarray:
+        """Unwrapped device times (us) of the records in time order."""
+        if self.dev_us is not None:
+            return self.dev_us
+        assert isinstance(self.time_s, NativeTime)
+        return self.time_s.device_us(0, len(self.time_s))
+
+
+def _wrapped_diff(t: np.ndarray) -> np.ndarray:
+    d = np.diff(t.astype(np.int64))
+    neg = d < -(U32 >> 1)
+    if neg.any():
+        d[neg] += U32
+    big = d > (U32 >> 1)
+    if big.any():
+        d[big] -= U32
+    return d
 
 
 def unwrap_u32(t: np.ndarray, start: int | None = None) -> np.ndarray:
@@ -53,13 +85,7 @@ def unwrap_u32(t: np.ndarray, start: int | None = None) -> np.ndarray:
     t = np.asarray(t)
     if t.size == 0:
         return t.astype(np.int64)
-    d = np.diff(t.astype(np.int64))
-    neg = d < -(U32 >> 1)
-    if neg.any():
-        d[neg] += U32
-    big = d > (U32 >> 1)
-    if big.any():
-        d[big] -= U32
+    d = _wrapped_diff(t)
     out = np.empty(t.size, dtype=np.int64)
     out[0] = int(t[0]) if start is None else int(start)
     np.cumsum(d, out=out[1:])
@@ -142,8 +168,7 @@ def pod_timeline(imu: np.ndarray, sync: np.ndarray, segments: list[dict],
         fits.append(SegmentFit(lo, len(idx), float(a + b * dev[0]) - float(dev[0]) * 1e-6,
                                (1.0 / (b * 1e6) - 1) * 1e6, npings, res_ms, method))
     if not orders:
-        z = np.zeros(0)
-        return Timeline(np.zeros(0, dtype=np.int64), z, z.astype(np.int64))
+        return Timeline(np.zeros(0, dtype=np.int64), np.zeros(0))
     order = np.concatenate(orders)
     time_s = np.concatenate(times)
     dev_us = np.concatenate(devs)
@@ -154,4 +179,137 @@ def pod_timeline(imu: np.ndarray, sync: np.ndarray, segments: list[dict],
         order, time_s, dev_us = order[o], time_s[o], dev_us[o]
     ident = len(orders) == 1 and len(order) == n and bool(order[0] == 0) and \
         bool(order[-1] == n - 1)
-    return Timeline(order, time_s, dev_us, sorted(gaps), seq_gaps, lost, dups, fits, ident)
+    return Timeline(order, time_s, sorted(gaps), seq_gaps, lost, dups, fits, ident, dev_us)
+
+
+# -- streaming: one pass in blocks, lazy time axis ------------------------------------------
+
+@dataclass
+class _Seg:
+    lo: int
+    hi: int
+    b: float               # seconds per device microsecond
+    c: float               # host_s of the segment's first sample
+    dev0: int              # its unwrapped device time
+    ck_i: np.ndarray       # checkpoints: record index (every CHECKPOINT_EVERY) ...
+    ck_dev: np.ndarray     # ... and its unwrapped device time
+
+
+class NativeTime(Column):
+    """Recording-clock seconds of a pod's records, computed on access from their device
+    times (per segment: host_s = c + b * (dev_us - dev0), unwrapped from the nearest
+    checkpoint). Identical to the in-memory axis of :func:`pod_timeline`."""
+
+    def __init__(self, records: RecordFile, segs: list[_Seg], marks: np.ndarray):
+        super().__init__(len(records))
+        self._rec = records
+        self._segs = segs
+        self._los = np.array([s.lo for s in segs], dtype=np.int64)
+        self._marks = marks
+
+    def _pieces(self, i0: int, i1: int):
+        """(segment, p0, p1, unwrapped device times of records p0..p1-1) covering i0..i1."""
+        k = max(int(np.searchsorted(self._los, i0, "right")) - 1, 0)
+        while k < len(self._segs) and self._segs[k].lo < i1:
+            s = self._segs[k]
+            p0, p1 = max(i0, s.lo), min(i1, s.hi)
+            if p1 > p0:
+                c = int(np.searchsorted(s.ck_i, p0, "right")) - 1
+                ci = int(s.ck_i[c])
+                tus = self._rec.read(ci, p1)["t_us"]
+                dev = np.empty(len(tus), dtype=np.int64)
+                dev[0] = s.ck_dev[c]
+                np.cumsum(_wrapped_diff(tus), out=dev[1:])
+                dev[1:] += dev[0]
+                yield s, p0, p1, dev[p0 - ci:]
+            k += 1
+
+    def device_us(self, i0: int, i1: int) -> np.ndarray:
+        """Unwrapped device times (us) of records i0..i1-1."""
+        out = np.empty(max(i1 - i0, 0), dtype=np.int64)
+        for _, p0, p1, dev in self._pieces(i0, i1):
+            out[p0 - i0:p1 - i0] = dev
+        return out
+
+    def _read(self, i0: int, i1: int) -> np.ndarray:
+        out = np.empty(max(i1 - i0, 0))
+        for s, p0, p1, dev in self._pieces(i0, i1):
+            t = (dev - s.dev0).astype(np.float64)
+            t *= s.b
+            t += s.c
+            out[p0 - i0:p1 - i0] = t
+        return out
+
+
+def stream_timeline(records: RecordFile, sync: np.ndarray, segments: list[dict],
+                    rate_hz: float = 100.0) -> Timeline | None:
+    """The timeline of a pod's records in one pass of blocks, with a lazy time axis; None
+    when the records need reordering (late or repeated samples, overlapping segments):
+    use :func:`pod_timeline` then."""
+    n = len(records)
+    if not segments:
+        segments = [{"seg": 0, "first": 0, "t0_dev_us": None}]
+    segs = sorted(segments, key=lambda s: s["first"])
+    period = 1.0 / rate_hz
+    out_segs: list[_Seg] = []
+    gaps, fits, marks = [], [], []
+    seq_gaps = lost = 0
+    last_t = None
+    for k, s in enumerate(segs):
+        lo = int(s["first"])
+        hi = int(segs[k + 1]["first"]) if k + 1 < len(segs) else n
+        if hi <= lo:
+            continue
+        head = records.read(lo, lo + 1)
+        t0 = s.get("t0_dev_us")
+        dev0 = int(head["t_us"][0]) if t0 is None else int(t0)
+        a, b, npings, res_ms, method = fit_clock(sync[sync["seg"] == s["seg"]], float(dev0))
+        if not np.isfinite(a):
+            a = float(s.get("host_s", 0.0)) - float(dev0) * 1e-6
+            method = "segment-start"
+        c = a + b * float(dev0)
+        ck_i, ck_dev = [], []
+        prev = None          # (seq, t_us, dev, time) of the previous block's last record
+        for b0 in range(lo, hi, BLOCK):
+            r = records.read(b0, min(b0 + BLOCK, hi))
+            seq = r["seq"].astype(np.int64)
+            tus = r["t_us"].astype(np.int64)
+            if prev is None:
+                dseq = np.diff(seq)
+                dev = np.empty(len(tus), dtype=np.int64)
+                dev[0] = dev0
+                np.cumsum(_wrapped_diff(tus), out=dev[1:])
+                dev[1:] += dev0
+            else:
+                dseq = np.diff(np.concatenate([[prev[0]], seq]))
+                dev = np.cumsum(_wrapped_diff(np.concatenate([[prev[1]], tus]))) + prev[2]
+            if np.any(dseq <= 0):
+                return None                    # late or repeated samples: sort in memory
+            t = (dev - dev0).astype(np.float64)
+            t *= b
+            t += c
+            if b0 == lo and last_t is not None:
+                if t[0] <= last_t:
+                    return None                # segments overlap in time
+                if t[0] - last_t > 1.5 * period:
+                    gaps.append((float(last_t), float(t[0])))
+            jumps = np.flatnonzero(dseq > 1)
+            if len(jumps):
+                tt = t if prev is None else np.concatenate([[prev[3]], t])
+                gaps += [(float(tt[j]), float(tt[j + 1])) for j in jumps]
+                seq_gaps += len(jumps)
+                lost += int((dseq[jumps] - 1).sum())
+            ck_i.append(np.arange(b0, b0 + len(dev), CHECKPOINT_EVERY))
+            ck_dev.append(dev[::CHECKPOINT_EVERY])
+            marks.append(t[(-b0) % MARK_EVERY::MARK_EVERY])
+            prev = (int(seq[-1]), int(tus[-1]), int(dev[-1]), float(t[-1]))
+        last_t = prev[3] if prev is not None else last_t
+        out_segs.append(_Seg(lo, hi, b, c, dev0, np.concatenate(ck_i), np.concatenate(ck_dev)))
+        fits.append(SegmentFit(lo, hi - lo, float(c) - float(dev0) * 1e-6,
+                               (1.0 / (b * 1e6) - 1) * 1e6, npings, res_ms, method))
+    covered = sum(s.hi - s.lo for s in out_segs)
+    if covered != n or (out_segs and out_segs[0].lo != 0):
+        return None                            # records outside any segment
+    time_s = NativeTime(records, out_segs,
+                        np.concatenate(marks) if marks else np.zeros(0))
+    return Timeline(None, time_s, sorted(gaps), seq_gaps, lost, 0, fits, True)

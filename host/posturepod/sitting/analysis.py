@@ -113,7 +113,7 @@ def analyse_chunks(chunks: Iterable, *, events=(), pelvis_acc=None, acc_rate_hz=
         a = angles_matrix(ch)
         acc_t = acc = None
         if builder.use_acc:
-            j = int(np.searchsorted(pelvis_acc[0], t[-1], side="right"))
+            j = int(pelvis_acc[0].searchsorted(t[-1], side="right"))
             acc_t, acc = pelvis_acc[0][acc_i:j], pelvis_acc[1][acc_i:j]
             acc_i = j
         for ep in builder.push(t, a, acc_t, acc):

@@ -1,0 +1,107 @@
+"""On-demand columns and the streamed timeline: the same numbers as the in-memory path,
+without holding per-sample arrays (long-recording memory, issue 7)."""
+import numpy as np
+import pytest
+
+from posturepod import timeline as tlmod
+from posturepod.columns import ArrayColumn, RecordFile
+from posturepod.recording import IMU_DTYPE, SYNC_DTYPE, SYNC_PING
+
+
+def _pod_files(tmp_path, *, late=False):
+    """Two segments (a reboot), the first wrapping its 32-bit device clock, with sequence
+    gaps, pings on both; returns (RecordFile, records, sync, segments)."""
+    rng = np.random.default_rng(3)
+    parts, segs, sync = [], [], []
+    host0 = 10.0
+    for seg, (n, dev_start, ppm) in enumerate([(23_456, (1 << 32) - 150_000_000, 120.0),
+                                               (9_000, 5_000_000, -80.0)]):
+        seq = np.arange(n, dtype=np.int64)
+        seq[5000:] += 3                      # lost samples
+        seq[20_000:] += 1
+        dev = dev_start + np.round(seq * 10_000 * (1 + ppm * 1e-6)
+                                   + rng.normal(0, 3, n)).astype(np.int64)
+        r = np.zeros(n, IMU_DTYPE)
+        r["seq"] = seq
+        r["t_us"] = dev % (1 << 32)
+        r["acc"] = rng.integers(-3000, 3000, (n, 3))
+        r["gyr"] = rng.integers(-300, 300, (n, 3))
+        first = sum(len(p) for p in parts)
+        segs.append({"seg": seg, "first": first, "t0_dev_us": int(dev[0])})
+        for k in range(0, n, 100):
+            s = np.zeros(1, SYNC_DTYPE)
+            s["seg"], s["kind"] = seg, SYNC_PING
+            s["host_s"] = host0 + (dev[k] - dev[0]) * 1e-6 / (1 + ppm * 1e-6)
+            s["dev_us"], s["rtt_s"] = dev[k], 0.002
+            sync.append(s)
+        host0 += (dev[-1] - dev[0]) * 1e-6 + 30.0      # 30 s off between the segments
+        parts.append(r)
+    rec = np.concatenate(parts)
+    if late:
+        rec[[100, 101]] = rec[[101, 100]]
+    rec.tofile(tmp_path / "pelvis.imu")
+    return RecordFile(tmp_path / "pelvis.imu", IMU_DTYPE), rec, np.concatenate(sync), segs
+
+
+def test_stream_timeline_matches_in_memory(tmp_path, monkeypatch):
+    monkeypatch.setattr(tlmod, "BLOCK", 1000)        # many blocks, not aligned to marks
+    rf, rec, sync, segs = _pod_files(tmp_path)
+    lazy = tlmod.stream_timeline(rf, sync, segs, rate_hz=100.0)
+    eager = tlmod.pod_timeline(rec, sync, segs, rate_hz=100.0)
+    assert lazy is not None and lazy.order is None
+    assert np.array_equal(eager.order, np.arange(len(rec)))
+    t = np.asarray(lazy.time_s)
+    assert np.array_equal(t, eager.time_s)
+    assert lazy.gaps == eager.gaps and len(lazy.gaps) == 4     # 3 seq jumps + the reboot
+    assert (lazy.seq_gaps, lazy.lost_samples) == (eager.seq_gaps, eager.lost_samples) == (3, 7)
+    assert [(f.first, f.n, f.method) for f in lazy.segments] == \
+        [(f.first, f.n, f.method) for f in eager.segments]
+    assert lazy.segments[0].drift_ppm == pytest.approx(eager.segments[0].drift_ppm)
+    # slices anywhere (across checkpoints and the segment boundary) and single samples
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        i0 = int(rng.integers(0, len(t)))
+        i1 = int(rng.integers(i0, min(len(t), i0 + 5000) + 1))
+        assert np.array_equal(lazy.time_s[i0:i1], t[i0:i1])
+    assert lazy.time_s[-1] == t[-1] and lazy.time_s[23_456] == t[23_456]
+    # searchsorted: exact hits, between samples, outside, both sides
+    v = np.concatenate([t[rng.integers(0, len(t), 300)],
+                        rng.uniform(t[0] - 5, t[-1] + 5, 300), [t[0], t[-1]]])
+    for side in ("left", "right"):
+        assert np.array_equal(lazy.time_s.searchsorted(v, side), np.searchsorted(t, v, side))
+        assert lazy.time_s.searchsorted(float(v[7]), side) == np.searchsorted(t, v[7], side)
+
+
+def test_stream_timeline_declines_out_of_order_records(tmp_path):
+    rf, rec, sync, segs = _pod_files(tmp_path, late=True)
+    assert tlmod.stream_timeline(rf, sync, segs, rate_hz=100.0) is None
+
+
+def test_field_column_reads_like_an_array(tmp_path):
+    rf, rec, _, _ = _pod_files(tmp_path)
+    acc = rf.field("acc", 0.5)
+    want = rec["acc"] * 0.5
+    assert acc.shape == want.shape and len(acc) == len(want)
+    assert np.array_equal(acc[10:20], want[10:20])
+    assert np.array_equal(acc[10:20, 1], want[10:20, 1])
+    assert np.array_equal(acc[-1], want[-1]) and acc[3, 2] == want[3, 2]
+    assert np.array_equal(acc[5:50:7], want[5:50:7])
+    assert np.array_equal(np.asarray(acc), want)
+    assert np.allclose(acc.mean(0), want.mean(0))
+    assert np.array_equal(acc - 1.0, want - 1.0)
+    assert acc[5:5].shape == (0, 3)
+    with pytest.raises(IndexError):
+        acc[len(want)]
+    raw = rf.field("seq")
+    assert raw.dtype == np.uint32 and np.array_equal(raw[:100], rec["seq"][:100])
+    col = ArrayColumn(np.arange(10.0))
+    assert col.searchsorted(3.5) == 4 and np.array_equal(col[2:4], [2.0, 3.0])
+
+
+def test_record_file_ignores_a_torn_last_record(tmp_path):
+    f = tmp_path / "x.imu"
+    r = np.zeros(3, IMU_DTYPE)
+    r["seq"] = [1, 2, 3]
+    f.write_bytes(r.tobytes() + b"\x01\x02\x03")
+    rf = RecordFile(f, IMU_DTYPE)
+    assert len(rf) == 3 and list(rf.read(0, 10)["seq"]) == [1, 2, 3]
