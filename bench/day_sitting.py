@@ -19,6 +19,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 BUDGET_S = 30.0
 BUDGET_MB = 600.0
 
@@ -100,9 +102,10 @@ print(json.dumps(out))
 
 def run_sitting_day(hours: float = 8.0, rate_hz: float = 50.0, seed: int = 0,
                     work_dir: str | Path | None = None, report: bool = True,
-                    verbose: bool = True, native: bool = False) -> dict:
+                    verbose: bool = True, native: bool = False, repeat: int = 3) -> dict:
     """Simulate (or reuse) a day, analyse it with the CLI in a child process and return
-    ``{"wall_s", "peak_mb", "hours", "rate_hz", "within_budget", "accuracy": {...}}``."""
+    ``{"wall_s", "peak_mb", "hours", "rate_hz", "within_budget", "accuracy": {...}}``;
+    wall time and peak memory are medians of ``repeat`` runs."""
     work = Path(work_dir or "/tmp/posturepod-bench-sitting") / f"day-{hours:g}h-{rate_hz:g}hz-s{seed}"
     day = make_day(work, hours, rate_hz, seed)
     if native:     # the same day as a native recording (imported: not timed)
@@ -120,9 +123,14 @@ def run_sitting_day(hours: float = 8.0, rate_hz: float = 50.0, seed: int = 0,
            "--patient", "BENCH"]
     if report:
         cmd += ["--report", str(day / "report.html")]
-    rc, wall, peak, out, err = _run_child(cmd)
-    if rc != 0:
-        raise RuntimeError(f"posturepod sitting failed ({rc}):\n{err}")
+    walls, peaks = [], []
+    for _ in range(max(int(repeat), 1)):
+        rc, wall, peak, out, err = _run_child(cmd)
+        if rc != 0:
+            raise RuntimeError(f"posturepod sitting failed ({rc}):\n{err}")
+        walls.append(wall)
+        peaks.append(peak)
+    wall, peak = float(np.median(walls)), float(np.median(peaks))
     res = json.loads(out)
     # stages: loading the recording vs angles + sitting analysis + report (peak RSS reset
     # between them through /proc/self/clear_refs)
@@ -147,7 +155,8 @@ def run_sitting_day(hours: float = 8.0, rate_hz: float = 50.0, seed: int = 0,
              "accuracy": acc, "report": str(day / "report.html") if report else None}
     if verbose:
         print(f"sitting day {hours:g} h, 3 pods, {rate_hz:g} Hz, "
-              f"{'native recording' if native else 'CSV interchange'}: wall {wall:.1f} s "
+              f"{'native recording' if native else 'CSV interchange'}, median of "
+              f"{len(walls)}: wall {wall:.1f} s "
               f"(budget {BUDGET_S * hours / 8.0:.0f} s), peak memory {peak:.0f} MB "
               f"(budget {BUDGET_MB:.0f} MB)")
         st = out_d["stages"]
@@ -169,11 +178,12 @@ def main(argv=None) -> int:
     ap.add_argument("--dir", default=None)
     ap.add_argument("--no-report", action="store_true")
     ap.add_argument("--native", action="store_true",
-                    help="analyse the day as a native recording (memory-mapped) instead of CSV")
+                    help="analyse the day as a native recording instead of CSV")
     ap.add_argument("--json", action="store_true", help="print the result as JSON")
+    ap.add_argument("--repeat", type=int, default=3, help="runs to take the median of")
     a = ap.parse_args(argv)
     r = run_sitting_day(a.hours, a.rate, a.seed, a.dir, report=not a.no_report,
-                        verbose=not a.json, native=a.native)
+                        verbose=not a.json, native=a.native, repeat=a.repeat)
     if a.json:
         print(json.dumps(r))
     return 0 if r["within_budget"] else 1

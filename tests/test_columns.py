@@ -2,7 +2,6 @@
 without holding per-sample arrays (long-recording memory, issue 7)."""
 import numpy as np
 import pytest
-
 from posturepod import timeline as tlmod
 from posturepod.columns import ArrayColumn, RecordFile
 from posturepod.recording import IMU_DTYPE, SYNC_DTYPE, SYNC_PING
@@ -73,7 +72,7 @@ def test_stream_timeline_matches_in_memory(tmp_path, monkeypatch):
 
 
 def test_stream_timeline_declines_out_of_order_records(tmp_path):
-    rf, rec, sync, segs = _pod_files(tmp_path, late=True)
+    rf, _, sync, segs = _pod_files(tmp_path, late=True)
     assert tlmod.stream_timeline(rf, sync, segs, rate_hz=100.0) is None
 
 
@@ -105,3 +104,100 @@ def test_record_file_ignores_a_torn_last_record(tmp_path):
     f.write_bytes(r.tobytes() + b"\x01\x02\x03")
     rf = RecordFile(f, IMU_DTYPE)
     assert len(rf) == 3 and list(rf.read(0, 10)["seq"]) == [1, 2, 3]
+
+
+def _csv(tmp_path, n=3000, mag=False):
+    rng = np.random.default_rng(1)
+    t = 100.0 + np.arange(n) * 0.01 + rng.uniform(0, 1e-4, n)
+    cols = "time_s,acc_x,acc_y,acc_z,gyr_x,gyr_y,gyr_z" + (",mag_x,mag_y,mag_z" if mag else "")
+    data = np.column_stack([t, rng.normal(size=(n, 9 if mag else 6))])
+    lines = [cols] + [",".join(f"{v:.6f}" for v in row) for row in data]
+    return lines, data
+
+
+@pytest.mark.parametrize("mag,trailing_newline", [(False, True), (True, False)])
+def test_large_csv_is_read_on_demand_with_the_same_values(tmp_path, monkeypatch, mag,
+                                                          trailing_newline):
+    from posturepod import csvio
+    monkeypatch.setattr(csvio, "STREAM_MIN_BYTES", 0)
+    monkeypatch.setattr(csvio, "ROWS_PER_MARK", 100)
+    monkeypatch.setattr(csvio, "BLOCK", 512)
+    monkeypatch.setattr(csvio, "_SCAN_BYTES", 4096)
+    lines, data = _csv(tmp_path, mag=mag)
+    f = tmp_path / "pelvis.csv"
+    f.write_text("\n".join(lines) + ("\n" if trailing_newline else ""))
+    p = csvio.read_pod_csv(f)
+    assert isinstance(p.time_s, csvio.CsvColumn) and len(p) == len(data)
+    t = np.round(data[:, 0], 6)
+    assert np.array_equal(np.asarray(p.time_s), t)
+    assert np.array_equal(p.acc_m_s2[1234:2345], np.round(data[1234:2345, 1:4], 6))
+    assert np.array_equal(p.gyr_rad_s[-5:], np.round(data[-5:, 4:7], 6))
+    assert (p.mag_ut is not None) == mag
+    rng = np.random.default_rng(2)
+    v = np.concatenate([t[rng.integers(0, len(t), 50)], rng.uniform(99, 131, 50)])
+    for side in ("left", "right"):
+        assert np.array_equal(p.time_s.searchsorted(v, side), np.searchsorted(t, v, side))
+    g = p.gyr_rad_s[10:20]
+    g -= 1000.0                     # what a caller gets is its own
+    assert np.array_equal(p.gyr_rad_s[10:20], np.round(data[10:20, 4:7], 6))
+
+
+def test_large_csv_problems_name_the_line(tmp_path, monkeypatch):
+    from posturepod import csvio
+    from posturepod.data import DataError
+    monkeypatch.setattr(csvio, "STREAM_MIN_BYTES", 0)
+    monkeypatch.setattr(csvio, "BLOCK", 512)
+    lines, data = _csv(tmp_path)
+    f = tmp_path / "pelvis.csv"
+    bad = list(lines)
+    bad[2001] = bad[1999]                       # data row 2000 (line 2002) goes back
+    f.write_text("\n".join(bad) + "\n")
+    with pytest.raises(DataError, match=r"pelvis.csv:2002: time goes backwards"):
+        csvio.read_pod_csv(f)
+    bad = list(lines)
+    bad[1500] = bad[1500].replace(",", ",x", 1)
+    f.write_text("\n".join(bad) + "\n")
+    with pytest.raises(DataError, match=r"pelvis.csv:1501: non-numeric"):
+        csvio.read_pod_csv(f)
+    ok = list(lines)
+    ok.insert(700, "")                           # a blank line: read whole, still fine
+    f.write_text("\n".join(ok) + "\n")
+    p = csvio.read_pod_csv(f)
+    assert isinstance(p.time_s, np.ndarray) and len(p) == len(data)
+
+
+def test_opening_a_long_native_recording_holds_no_per_sample_array(tmp_path):
+    """A 12-hour, 50 Hz pod (2.16 M records): opening it and reading slices and times
+    allocate a few MB (blocks of records, the clock fit over 43,200 pings), where its time
+    axis alone as an array would be 17 MB and its accelerations as floats 52 MB."""
+    import tracemalloc
+
+    from posturepod.columns import Column
+    from posturepod.loader import load
+    from posturepod.recording import RecordingWriter
+    n, rate = 2_160_000, 50.0
+    w = RecordingWriter(tmp_path / "rec", t0_monotonic=0.0)
+    w.add_pod("pelvis", {"role": "pelvis", "odr_hz": rate, "acc_scale": 0.001,
+                         "gyr_scale": 0.0001}, "test")
+    w.log("segment", role="pelvis", seg=0, first=0, t0_dev_us=0, boot_id=0)
+    step = 500_000
+    for k in range(0, n, step):
+        seq = np.arange(k, min(k + step, n))
+        dev = seq * 20_000 + 7
+        counts = np.zeros((len(seq), 6), np.int16)
+        counts[:, 2] = 9807
+        w.samples("pelvis", seq, dev % (1 << 32), counts)
+        for i in range(0, len(seq), 50):
+            w.sync("pelvis", 0, SYNC_PING, 3.0 + dev[i] * 1e-6, int(dev[i]), 0.001)
+    w.close()
+    tracemalloc.start()
+    rec = load(tmp_path / "rec")
+    p = rec.pods["pelvis"]
+    assert isinstance(p.time_s, Column) and len(p) == n
+    i = p.time_s.searchsorted([3600.0 * h + 3.0 - 1e-4 for h in range(12)])
+    assert list(i) == [int(3600 * h * rate) for h in range(12)]
+    assert p.time_s[-1] == pytest.approx(3.0 + (n - 1) / rate, abs=1e-6)  # 2^32 us wraps
+    assert np.allclose(p.acc_m_s2[1_000_000:1_000_100, 2], 9.807)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 12e6, f"opening and reading slices peaked at {peak / 1e6:.1f} MB"

@@ -98,7 +98,7 @@ class Column:
         the values fall in."""
         if self._marks is None:
             # BLOCK is a multiple of MARK_EVERY: every block starts on a mark
-            self._marks = np.concatenate([b[::MARK_EVERY] for _, b in self.blocks()]) \
+            self._marks = np.concatenate([b[::MARK_EVERY].copy() for _, b in self.blocks()]) \
                 if self._n else np.zeros(0)
         vv = np.asarray(v, dtype=np.float64)
         flat = np.atleast_1d(vv).ravel()
@@ -176,7 +176,7 @@ class RecordFile:
             got += k
         return np.frombuffer(buf, dtype=self.dtype)
 
-    def field(self, name: str, scale: float | None = None) -> "FieldColumn":
+    def field(self, name: str, scale: float | None = None) -> FieldColumn:
         return FieldColumn(self, name, scale)
 
 

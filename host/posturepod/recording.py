@@ -375,20 +375,21 @@ def write_native(rec: Recording, path: str | Path, *, acc_range_g: int = 8,
                 "acc_range_g": acc_range_g, "gyr_range_dps": gyr_range_dps,
                 "acc_scale": acc_scale, "gyr_scale": gyr_scale, "axes": 6}
         w.add_pod(role, info, "import")
-        t = np.asarray(p.time_s, dtype=np.float64)
         dev0 = 1_000_000
-        dev = dev0 + np.round((t - t[0]) * 1e6).astype(np.int64)
-        w.log("segment", role=role, seg=0, first=0, t0_dev_us=int(dev[0]), boot_id=0)
-        step = 200_000
-        for k in range(0, len(t), step):
+        t_first = float(p.time_s[0])
+        w.log("segment", role=role, seg=0, first=0, t0_dev_us=dev0, boot_id=0)
+        step = 200_000            # a block at a time: a day is never held whole
+        for k in range(0, len(p), step):
             sl = slice(k, k + step)
+            t = np.asarray(p.time_s[sl], dtype=np.float64)
+            dev = dev0 + np.round((t - t_first) * 1e6).astype(np.int64)
             counts = np.hstack([np.asarray(p.acc_m_s2[sl]) / acc_scale,
                                 np.asarray(p.gyr_rad_s[sl]) / gyr_scale])
             counts = np.clip(np.round(counts), -32768, 32767).astype(np.int16)
-            w.samples(role, np.arange(k, k + len(counts)), dev[sl] % (1 << 32), counts)
-        for s in np.arange(np.ceil(t[0]), t[-1], 1.0):
-            i = int(np.searchsorted(t, s))
-            w.sync(role, 0, SYNC_PING, float(t[i]), int(dev[i]), 0.0)
+            w.samples(role, np.arange(k, k + len(counts)), dev % (1 << 32), counts)
+            for s in np.arange(np.ceil(t[0]), t[-1], 1.0):      # pings once a second
+                i = int(np.searchsorted(t, s))
+                w.sync(role, 0, SYNC_PING, float(t[i]), int(dev[i]), 0.0)
     for e in rec.events:
         w.event(e.label, e.time_s)
     w.close(reason="imported")

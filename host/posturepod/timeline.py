@@ -300,8 +300,9 @@ def stream_timeline(records: RecordFile, sync: np.ndarray, segments: list[dict],
                 seq_gaps += len(jumps)
                 lost += int((dseq[jumps] - 1).sum())
             ck_i.append(np.arange(b0, b0 + len(dev), CHECKPOINT_EVERY))
-            ck_dev.append(dev[::CHECKPOINT_EVERY])
-            marks.append(t[(-b0) % MARK_EVERY::MARK_EVERY])
+            ck_dev.append(dev[::CHECKPOINT_EVERY].copy())     # not views: they would keep
+                                                              # every block alive
+            marks.append(t[(-b0) % MARK_EVERY::MARK_EVERY].copy())
             prev = (int(seq[-1]), int(tus[-1]), int(dev[-1]), float(t[-1]))
         last_t = prev[3] if prev is not None else last_t
         out_segs.append(_Seg(lo, hi, b, c, dev0, np.concatenate(ck_i), np.concatenate(ck_dev)))
