@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -42,10 +40,9 @@ def _smooth_noise(rng, n, rate, tau_s, amp):
 
 def synth_day(hours: float = 8.0, rate_hz: float = 50.0, seed: int = 0):
     """In-memory Recording and truth {role: theta_deg (N,)} on the shared time axis."""
-    from scipy.spatial.transform import Rotation
-
     from posturepod.data import PodData, Recording
     from posturepod.fusion import ideal_imu, qmul
+    from scipy.spatial.transform import Rotation
     rng = np.random.default_rng(seed)
     n = int(hours * 3600 * rate_hz)
     t = np.arange(n) / rate_hz
@@ -99,18 +96,13 @@ def make_day(out_dir: Path, hours: float, rate_hz: float, seed: int = 0) -> Path
 def run_angles(day: Path, causal: bool = False) -> tuple[float, float, Path]:
     """``posturepod angles`` in a child process: (wall s, peak RSS MB of the child, out)."""
     out = Path(day) / "angles.csv"
-    cmd = [sys.executable, "-c", "import sys; from posturepod.cli import main; "
-           "sys.exit(main(sys.argv[1:]))", "angles", str(day), "-o", str(out)]
-    if causal:
-        cmd.append("--causal")
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    t0 = time.perf_counter()
-    p = subprocess.run(cmd, capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    if p.returncode:
-        sys.exit(f"posturepod angles failed:\n{p.stdout}\n{p.stderr}")
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return wall, max(peak, before) / 1024.0, out
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from day_sitting import run_cli
+    args = ["angles", str(day), "-o", str(out)] + (["--causal"] if causal else [])
+    rc, wall, peak_mb, so, se = run_cli(args)
+    if rc:
+        sys.exit(f"posturepod angles failed:\n{so}\n{se}")
+    return wall, peak_mb, out
 
 
 def madgwick_rate(day: Path, n: int = 3000) -> float:

@@ -4,7 +4,7 @@
 
 Generates the day with the simulator (cached in DIR, default /tmp/posturepod-bench-sitting),
 then runs ``posturepod sitting DAY --json --report DAY/report.html`` in a child process and
-prints its wall time and peak memory (max RSS of that process alone), plus the accuracy
+prints its wall time and peak memory (VmHWM of that process alone), plus the accuracy
 against the simulator's truth. Budget (issue 7): <= 30 s and <= 600 MB for 8 h at 50 Hz.
 
 ``run_sitting_day(...)`` is the reusable part (bench/day.py may call it).
@@ -69,6 +69,32 @@ def _run_child(cmd: list[str]) -> tuple[int, float, float, str, str]:
     return p.returncode, wall, peak_mb, out, err
 
 
+_CLI = r"""
+import atexit, sys
+def _hwm():
+    for ln in open("/proc/self/status"):
+        if ln.startswith("VmHWM:"):
+            open(sys.argv[1], "w").write(ln.split()[1])
+atexit.register(_hwm)
+from posturepod.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def run_cli(args: list[str]) -> tuple[int, float, float, str, str]:
+    """``posturepod ARGS`` in a child process: (exit code, wall s, peak RSS MB, stdout,
+    stderr). The peak is the child's own VmHWM, read as it exits: the rusage of a child
+    would include the RSS of this (parent) process at fork time."""
+    import tempfile
+    with tempfile.NamedTemporaryFile("r", suffix=".hwm") as f:
+        rc, wall, _, out, err = _run_child([sys.executable, "-c", _CLI, f.name] + args)
+        try:
+            peak = int(f.read().strip()) / 1024.0
+        except ValueError:
+            peak = float("nan")
+    return rc, wall, peak, out, err
+
+
 _STAGES = r"""
 import json, sys, time, warnings
 warnings.simplefilter("ignore")
@@ -119,13 +145,12 @@ def run_sitting_day(hours: float = 8.0, rate_hz: float = 50.0, seed: int = 0,
             write_native(read_csv_dir(day), nat)
             shutil.copy2(day / "truth.json", nat / "truth.json")
         day = nat
-    cmd = [sys.executable, "-m", "posturepod.cli", "sitting", str(day), "--json",
-           "--patient", "BENCH"]
+    cmd = ["sitting", str(day), "--json", "--patient", "BENCH"]
     if report:
         cmd += ["--report", str(day / "report.html")]
     walls, peaks = [], []
     for _ in range(max(int(repeat), 1)):
-        rc, wall, peak, out, err = _run_child(cmd)
+        rc, wall, peak, out, err = run_cli(cmd)
         if rc != 0:
             raise RuntimeError(f"posturepod sitting failed ({rc}):\n{err}")
         walls.append(wall)

@@ -493,7 +493,7 @@ def calibrate(rec: Recording, *, check_later: bool = True, warn: bool = True) ->
     return cal
 
 
-def _block_stats(pod: PodData, idx: np.ndarray, gyr_bias: np.ndarray, per_read: int = 3600):
+def _block_stats(pod: PodData, idx: np.ndarray, gyr_bias: np.ndarray, per_read: int = 600):
     """Per block ``idx[k]..idx[k+1]`` of a pod's samples: mean acceleration, mean and
     variance of the bias-corrected gyro, each (len(idx) - 1, 3); reads ``per_read`` blocks
     of samples at a time (a long recording is never held whole)."""
