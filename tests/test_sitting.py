@@ -469,3 +469,33 @@ def test_live_reference_marked_late_uses_recent_epochs():
     assert abs(ref["pelvis_deg"] - day.ref["pelvis"]) < 1.5
     info = mon.engine.reference_info
     assert info["start_s"] >= t_ref and info["end_s"] <= t_ref + 5.0 + 1e-9
+
+
+def test_analysis_reads_recordings_slice_by_slice(sim_day_dir, tmp_path, monkeypatch):
+    """The whole sitting analysis, from a native recording and from a CSV read on demand,
+    never turns a whole column into an array (what keeps an 8-hour day's memory flat;
+    bench/day_sitting.py measures it), and finds the same as from the CSV in memory."""
+    from posturepod import csvio
+    from posturepod.columns import Column
+    from posturepod.loader import load
+    from posturepod.recording import write_native
+    from posturepod.sitting import analyse_recording
+    d, _ = sim_day_dir
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = analyse_recording(load(d)).summary
+        write_native(load(d), tmp_path / "nat")
+
+        def whole(self, *a, **k):
+            raise AssertionError(f"a whole {type(self).__name__} was materialised")
+        monkeypatch.setattr(Column, "__array__", whole)
+        monkeypatch.setattr(csvio, "STREAM_MIN_BYTES", 0)
+        for rec in (load(tmp_path / "nat"), load(d)):
+            assert isinstance(rec.pods["pelvis"].time_s, Column)
+            got = analyse_recording(rec).summary
+            for k in ("slouch_episodes", "head_forward_episodes", "breaks"):
+                assert len(got[k]) == len(want[k]), k
+                for a, b in zip(got[k], want[k]):
+                    assert abs(a["start_s"] - b["start_s"]) <= 1.0, (k, a, b)
+                    assert abs(a["end_s"] - b["end_s"]) <= 1.0, (k, a, b)
+            assert got["slouch_s"] == pytest.approx(want["slouch_s"], abs=3.0)
