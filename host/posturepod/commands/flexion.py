@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import sys
 
+from ._session_options import add_session_arguments
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -16,28 +18,14 @@ def register(subparsers) -> None:
                     "(the calibration bend excluded), measure peak trunk, pelvic, lumbar and "
                     "neck angles, the lumbopelvic rhythm, timing and smoothness, and judge "
                     "the pattern (normal / inhibited_hip / inconclusive). See docs/flexion.md.")
-    p.add_argument("rec", nargs="?", metavar="REC",
-                   help="native recording directory or CSV interchange directory")
-    p.add_argument("--json", action="store_true",
-                   help="print exactly one JSON object on stdout and nothing else")
-    p.add_argument("--report", metavar="FILE.html", help="write the HTML report")
-    p.add_argument("--patient", metavar="ID",
-                   help="pseudonymous patient ID (no name): stored with the session and used "
-                        "to find earlier sessions for the progress section")
-    p.add_argument("--pod", action="append", metavar="ROLE=PORT",
-                   help="guided live capture from the pods: pelvis=PORT thorax=PORT "
-                        "head=PORT (repeat); REC is then the new recording directory")
-    p.add_argument("--out", metavar="DIR", help="guided capture: recording directory "
-                   "(default: flexion-<date-time>)")
+    add_session_arguments(p, name="flexion", live="guided capture",
+                          earlier="earlier sessions of the same ID give the progress section")
     p.add_argument("--reps", type=int, default=3, help="guided capture: test bends (default 3)")
-    p.add_argument("--no-live", action="store_true", help="guided capture: no live view")
     p.add_argument("--recorded-at", metavar="ISO",
                    help="session date/time (default: from the recording, else its file time)")
     p.add_argument("--history", metavar="DIR",
                    help="where to look for earlier sessions (default: the directory that "
                         "contains REC)")
-    p.add_argument("--no-save", action="store_true",
-                   help="do not write flexion.json beside the recording")
     g = p.add_argument_group("verdict rule (defaults in docs/flexion.md)")
     g.add_argument("--min-trunk", type=float, metavar="DEG",
                    help="peak trunk flexion below this is inconclusive (default 60)")

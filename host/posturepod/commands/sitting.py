@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import sys
 
+from ._session_options import add_session_arguments
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -18,25 +20,13 @@ def register(subparsers) -> None:
                     "tilted back or lumbar spine flexed against the upright sitting "
                     "reference), head forward, breaks (standing/walking) and sitting bouts. "
                     "Stores sitting.json in the recording directory. See docs/sitting.md.")
-    p.add_argument("rec", nargs="?", metavar="REC",
-                   help="recording directory (native or CSV interchange)")
-    p.add_argument("--json", action="store_true",
-                   help="print the result as one JSON object (nothing else on stdout)")
-    p.add_argument("--report", metavar="FILE.html", help="write the HTML report")
-    p.add_argument("--patient", metavar="ID",
-                   help="pseudonymous patient ID (stored; earlier days of the same ID "
-                        "beside REC are compared in the report)")
-    p.add_argument("--no-save", action="store_true",
-                   help="do not write sitting.json into the recording directory")
-    p.add_argument("--pod", action="append", metavar="ROLE=PORT",
-                   help="live mode: pelvis=PORT thorax=PORT head=PORT (repeat)")
-    p.add_argument("--out", metavar="DIR",
-                   help="live mode: recording directory (default: sitting-<date-time>)")
+    add_session_arguments(p, name="sitting", live="live mode",
+                          earlier="earlier days of the same ID beside REC are compared in "
+                                  "the report")
     p.add_argument("--buzz-pod", default="thorax", choices=["pelvis", "thorax", "head"],
                    help="live mode: the pod whose motor buzzes (default thorax)")
     p.add_argument("--seconds", type=float, help="live mode: stop after this long "
                    "(default: Ctrl-C)")
-    p.add_argument("--no-live", action="store_true", help="live mode: no live view")
     p.add_argument("--buzz-after", type=float, default=60.0, metavar="SECONDS",
                    help="buzz when a slouch or head-forward posture has lasted this long "
                         "(default 60)")

@@ -1,0 +1,24 @@
+"""Options shared by the clinical analyses (``posturepod flexion``, ``posturepod sitting``):
+the recording, the outputs, the patient, and the live capture that records first."""
+from __future__ import annotations
+
+
+def add_session_arguments(p, *, name: str, live: str, earlier: str) -> None:
+    """REC, --json, --report, --patient, --no-save; and --pod, --out, --no-live for the
+    live capture. ``name``: the result file is ``<name>.json``; ``live``: what the live
+    capture is called in the help; ``earlier``: what the patient ID is used for."""
+    p.add_argument("rec", nargs="?", metavar="REC",
+                   help="recording directory (native or CSV interchange)")
+    p.add_argument("--json", action="store_true",
+                   help="print exactly one JSON object on stdout and nothing else")
+    p.add_argument("--report", metavar="FILE.html", help="write the HTML report")
+    p.add_argument("--patient", metavar="ID",
+                   help=f"pseudonymous patient ID (no name): stored with the result; {earlier}")
+    p.add_argument("--no-save", action="store_true",
+                   help=f"do not write {name}.json beside the recording")
+    p.add_argument("--pod", action="append", metavar="ROLE=PORT",
+                   help=f"{live} from the pods: pelvis=PORT thorax=PORT head=PORT (repeat); "
+                        "REC is then the new recording directory")
+    p.add_argument("--out", metavar="DIR",
+                   help=f"{live}: recording directory (default: {name}-<date-time>)")
+    p.add_argument("--no-live", action="store_true", help=f"{live}: no live view")
