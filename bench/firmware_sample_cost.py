@@ -11,7 +11,10 @@
    - "firmware": the same Sampler with a stand-in IMU whose read() costs nothing (returns
      how many samples are due; the raw buffer is prefilled), i.e. the firmware's own part:
      timestamp, copy into the frame body, header pack, CRC, COBS, write;
-   - "(crc cobs)": of those, CRC-16 and COBS of a frame body, per sample;
+   - "bytecode": the same with wire.py's bytecode CRC/COBS loops instead of the native
+     ones (pod/wire_viper.py);
+   - "crc cobs" / "crc_n cobs_n": of those, CRC-16 and COBS of a frame body, per sample,
+     bytecode / native;
    - "baseline": a bare loop doing one struct.pack_into of the same 14-byte record per
      sample. The ratios are against it.
 2. Virtual serial link: virtual boards (real firmware in the unix port behind ptys) at
@@ -141,6 +144,7 @@ def parts(batch, frames):
     for i in range(blen):
         body[i] = (i * 37 + 1) & 0xFF
     out = bytearray(wire.max_encoded_len(blen))
+    tab = wire._CRC_TABLE
     gc.collect()
     t0 = time.ticks_us()
     for _ in range(frames):
@@ -149,8 +153,25 @@ def parts(batch, frames):
     for _ in range(frames):
         wire.cobs_encode_into(body, blen + 2, out, 1)
     t2 = time.ticks_us()
+    for _ in range(frames):
+        wire._crc16_fast(body, 0, blen, 0xFFFF, tab)
+    t3 = time.ticks_us()
+    for _ in range(frames):
+        wire._cobs_fast(body, blen + 2, out, 1)
+    t4 = time.ticks_us()
     n = frames * batch
-    return time.ticks_diff(t1, t0) / n, time.ticks_diff(t2, t1) / n
+    return (time.ticks_diff(t1, t0) / n, time.ticks_diff(t2, t1) / n,
+            time.ticks_diff(t3, t2) / n, time.ticks_diff(t4, t3) / n)
+
+
+def bytecode_loops(on):
+    """Make the frame encoder use wire.py's bytecode loops (on) or its native ones."""
+    from pod import wire
+    if on:
+        wire._crc16_fast, wire._cobs_fast = wire._crc16_table, wire.cobs_encode_into
+    else:
+        from pod import wire_viper
+        wire._crc16_fast, wire._cobs_fast = wire_viper.crc16, wire_viper.cobs_encode_into
 
 
 def emit(model, rate, kind, rep, us, batch):
@@ -160,9 +181,11 @@ def emit(model, rate, kind, rep, us, batch):
 for rep in range(REPEATS):
     emit("-", 0, "baseline", rep, baseline(N), 1)
     for b in (2, 20):
-        c, o = parts(b, N // b)
+        c, o, cn, on = parts(b, N // b)
         emit("-", b, "crc", rep, c, b)
         emit("-", b, "cobs", rep, o, b)
+        emit("-", b, "crc_native", rep, cn, b)
+        emit("-", b, "cobs_native", rep, on, b)
     for model in MODELS:
         for rate in RATES:
             b = board(model)
@@ -184,6 +207,9 @@ for rep in range(REPEATS):
             s2.start(rate)
             timed(s2, clk, step, 200)
             emit(model, rate, "firmware", rep, timed(s2, clk, step, N), s2.batch)
+            bytecode_loops(True)
+            emit(model, rate, "firmware_bytecode", rep, timed(s2, clk, step, N), s2.batch)
+            bytecode_loops(False)
             s2.stop()
 print("DONE")
 '''
@@ -218,12 +244,15 @@ def bench_cost(models, rates, repeats: int, n: int) -> list[dict]:
             emu = statistics.median(rows[(model, rate, "emulated")])
             fw = statistics.median(rows[(model, rate, "firmware")])
             b = batch[(model, rate)]
-            crc = statistics.median(rows.get(("-", b, "crc"), [float("nan")]))
-            cobs = statistics.median(rows.get(("-", b, "cobs"), [float("nan")]))
+            med = {k: statistics.median(rows.get(("-", b, k), [float("nan")]))
+                   for k in ("crc", "cobs", "crc_native", "cobs_native")}
+            fwb = statistics.median(rows[(model, rate, "firmware_bytecode")])
             out.append({"model": model, "rate_hz": rate, "batch": b,
-                        "emulated_us": emu, "firmware_us": fw, "baseline_us": base,
-                        "crc_us": crc, "cobs_us": cobs,
-                        "emulated_x": emu / base, "firmware_x": fw / base})
+                        "emulated_us": emu, "firmware_us": fw, "firmware_bytecode_us": fwb,
+                        "baseline_us": base,
+                        **{f"{k}_us": v for k, v in med.items()},
+                        "emulated_x": emu / base, "firmware_x": fw / base,
+                        "firmware_bytecode_x": fwb / base})
     return out
 
 
@@ -258,12 +287,16 @@ def bench_link(rates, seconds: float) -> list[dict]:
 
 def print_cost(rows: list[dict]) -> None:
     print("\nPer-sample cost, MicroPython unix port (median us/sample)")
+    print("firmware: native CRC/COBS loops (pod/wire_viper.py); bytecode: wire.py's own")
     print(f"{'imu':<10} {'rate':>5} {'batch':>5} {'emulated':>9} {'firmware':>9} "
-          f"{'(crc':>6} {'cobs)':>6} {'baseline':>9} {'emu/base':>9} {'fw/base':>8}")
+          f"{'bytecode':>9} {'crc':>6} {'cobs':>6} {'crc_n':>6} {'cobs_n':>6} "
+          f"{'baseline':>9} {'emu/base':>9} {'fw/base':>8} {'bc/base':>8}")
     for r in rows:
         print(f"{r['model']:<10} {r['rate_hz']:>5} {r['batch']:>5} {r['emulated_us']:>9.2f} "
-              f"{r['firmware_us']:>9.2f} {r['crc_us']:>6.2f} {r['cobs_us']:>6.2f} "
-              f"{r['baseline_us']:>9.3f} {r['emulated_x']:>9.1f} {r['firmware_x']:>8.1f}")
+              f"{r['firmware_us']:>9.2f} {r['firmware_bytecode_us']:>9.2f} "
+              f"{r['crc_us']:>6.2f} {r['cobs_us']:>6.2f} {r['crc_native_us']:>6.2f} "
+              f"{r['cobs_native_us']:>6.2f} {r['baseline_us']:>9.3f} {r['emulated_x']:>9.1f} "
+              f"{r['firmware_x']:>8.1f} {r['firmware_bytecode_x']:>8.1f}")
 
 
 def _lossless(r: dict) -> bool:

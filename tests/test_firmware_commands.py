@@ -105,6 +105,7 @@ def test_info_fields(pod, board):
     assert i["role"] in wire.ROLES
     assert isinstance(i["fw"], str) and i["fw"]
     assert i["proto"] == wire.PROTOCOL_VERSION
+    assert i["native"] is True          # the unix port compiles pod/wire_viper.py's viper code
     assert i["imu"] == "MPU-6050" and i["imu_error"] is None
     assert i["acc_range_g"] in (2, 4, 8, 16) and i["gyr_range_dps"] in (250, 500, 1000, 2000)
     assert i["acc_scale"] == pytest.approx(9.80665 * i["acc_range_g"] / 32768, rel=1e-6)

@@ -297,3 +297,30 @@ def test_pod_config_keeps_what_the_pod_has():
                  "transport": "serial", "board": "pico-w"}
     c = deploy.pod_config(None, role="thorax", board="virtual", transport="ble", rate_hz=50)
     assert c == {"role": "thorax", "rate_hz": 50, "transport": "ble", "board": "virtual"}
+
+
+def test_native_module_left_out_for_a_board_that_cannot_load_it(blank_board, monkeypatch):
+    """pod/wire_viper.mpy (native code) needs the board's exact .mpy sub-version and
+    architecture; a MicroPython 1.22 board (v6.2) gets the firmware without it, a warning,
+    and a pod that runs (wire.py falls back to its bytecode loops)."""
+    x64 = deploy.MPY_ARCHS.index("x64")
+    _probe_patch(monkeypatch, mpy=6 | (2 << 8) | (x64 << 10), version=(1, 22, 0))
+    res = deploy.flash(str(blank_board.link), role="pelvis", board="virtual", log=lambda m: None)
+    fs = blank_board.fs
+    assert (fs / "pod" / "wire.mpy").exists() and not (fs / "pod" / "wire_viper.mpy").exists()
+    assert any("pod/wire_viper.mpy not installed" in w for w in res.warnings), res.warnings
+    assert pod_info(blank_board.link)["role"] == "pelvis"
+
+
+def test_split_native_keeps_what_the_board_loads(tmp_path):
+    prof = deploy.load_profile("esp32s3-devkitc")
+    files = deploy.build_files(prof, {"role": "pelvis"}, tmp_path)
+    viper = next(f for f in files if f.path == "pod/wire_viper.mpy")
+    v, sub, arch = deploy.mpy_header(viper.data)
+    assert arch == deploy.MPY_ARCHS.index(prof["mpy_arch"])          # native code inside
+    keep, dropped = deploy.split_native(files, v | (sub << 8) | (arch << 10))
+    assert dropped == [] and len(keep) == len(files)
+    keep, dropped = deploy.split_native(files, v | ((sub - 1) << 8) | (arch << 10))
+    assert dropped == ["pod/wire_viper.mpy"] and len(keep) == len(files) - 1
+    keep, dropped = deploy.split_native(files, None)
+    assert dropped == ["pod/wire_viper.mpy"]

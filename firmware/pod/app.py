@@ -80,6 +80,7 @@ class App:
             "role": self.cfg["role"],
             "fw": config.FW_VERSION,
             "proto": wire.PROTOCOL_VERSION,
+            "native": wire.NATIVE_LOOPS,
             "board": getattr(self.board, "name", "unknown"),
             "transport": self.cfg["transport"],
             "link": getattr(self.link, "kind", "serial"),

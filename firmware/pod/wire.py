@@ -149,13 +149,32 @@ def cobs_decode(data):
 def encode_frame_into(body, body_len, out):
     """Append the CRC to body[:body_len] (body needs 2 spare bytes), COBS-encode it into
     out between two delimiters. Returns the number of bytes of out to send. No allocation."""
-    c = crc16(body, 0, body_len)
+    c = _crc16_fast(body, 0, body_len, 0xFFFF, _CRC_TABLE)
     body[body_len] = c & 0xFF
     body[body_len + 1] = c >> 8
     out[0] = 0
-    o = cobs_encode_into(body, body_len + 2, out, 1)
+    o = _cobs_fast(body, body_len + 2, out, 1)
     out[o] = 0
     return o + 1
+
+
+def _crc16_table(buf, start, end, crc, table):
+    return crc16(buf, start, end, crc)
+
+
+# the frame encoder's two byte loops: native code (pod/wire_viper.py) where the port has
+# the viper emitter, else the functions above
+_crc16_fast = _crc16_table
+_cobs_fast = cobs_encode_into
+NATIVE_LOOPS = False
+if sys.implementation.name == "micropython":
+    try:
+        from pod.wire_viper import cobs_encode_into as _cobs_fast  # noqa: F811
+        from pod.wire_viper import crc16 as _crc16_fast  # noqa: F811
+        NATIVE_LOOPS = True
+    except Exception:  # no viper emitter, or a .mpy for another architecture
+        _crc16_fast = _crc16_table
+        _cobs_fast = cobs_encode_into
 
 
 def encode_frame(msg_type, payload):

@@ -219,6 +219,27 @@ def check_mpy_compat(headers: list[tuple[int, int, int]], dev_mpy: int | None,
                 f"MicroPython. {upgrade}")
 
 
+# modules that only hold native-code versions of functions the firmware also has as
+# bytecode (it imports them when it can): left out for a board that cannot load them
+OPTIONAL_NATIVE = ("pod/wire_viper.mpy",)
+
+
+def split_native(files: list[FileItem], dev_mpy: int | None
+                 ) -> tuple[list[FileItem], list[str]]:
+    """(files to install, optional native modules left out because the board's .mpy
+    version, sub-version or architecture cannot load them)."""
+    d = device_mpy(dev_mpy)
+    keep, dropped = [], []
+    for f in files:
+        if f.path in OPTIONAL_NATIVE:
+            v, sub, arch = mpy_header(f.data)
+            if arch and (d is None or (v, sub, arch) != d):
+                dropped.append(f.path)
+                continue
+        keep.append(f)
+    return keep, dropped
+
+
 def _upgrade_hint(board: str) -> str:
     try:
         mcu = load_profile(board).get("mcu", "") if board else ""
@@ -631,8 +652,16 @@ def _flash_connected(dev: Board, port, profile, role, transport, rate_hz, boot_t
 
     with tempfile.TemporaryDirectory(prefix="posturepod-mpy-") as td:
         files = build_files(profile, cfg, Path(td))
+    log(f"compiled {sum(f.path.endswith('.mpy') for f in files)} modules with {mpyc_text} "
+        f"for -march={want_arch}")
+    files, dropped = split_native(files, d.get("mpy"))
+    if dropped:
+        w = (f"{', '.join(dropped)} not installed: the board's MicroPython cannot load native "
+             f"code built for {want_arch} .mpy v{mpyc_ver[0]}.{mpyc_ver[1]}; the pod runs "
+             f"the same loops as bytecode (slower, see bench/firmware_sample_cost.py)")
+        res.warnings.append(w)
+        log("warning: " + w)
     headers = [mpy_header(f.data) for f in files if f.path.endswith(".mpy")]
-    log(f"compiled {len(headers)} modules with {mpyc_text} for -march={want_arch}")
     check_mpy_compat(headers, d.get("mpy"), d.get("version"), profile["name"])
 
     paths = [f.path for f in files]

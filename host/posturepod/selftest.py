@@ -288,7 +288,9 @@ def _prompt(yes, say, ask, text):
 def _run(link, info, rep, yes, still_s, rotated_s, rotate_timeout_s, say, ask):
     model = info.get("imu")
     fw = Item("firmware + IMU", bool(model) and not info.get("imu_error"),
-              f"fw {info.get('fw')}, IMU {model or 'none'}", "an IMU answers",
+              f"fw {info.get('fw')}"
+              + (", native CRC/COBS" if info.get("native") else "")
+              + f", IMU {model or 'none'}", "an IMU answers",
               str(info.get("imu_error") or f"{info.get('board')} at {info.get('odr_hz')} Hz"))
     rep.items.append(fw)
     if not fw.ok:

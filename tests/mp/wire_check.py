@@ -67,6 +67,28 @@ def run(path):
         out = bytearray(wire.max_encoded_len(len(payload) + 1))
         n = wire.encode_frame_into(body, len(payload) + 1, out)
         check("frame_into_" + f["name"], bytes(out[:n]) == fr, "encode_frame_into differs")
+    # the frame encoder's native loops (pod/wire_viper.py, MicroPython with viper) give the
+    # bytes of the bytecode ones: every length around the 254-byte COBS block, zero runs
+    if wire.NATIVE_LOOPS:
+        check("native_loops_in_use", wire._cobs_fast is not wire.cobs_encode_into)
+        x = 12345
+        for n in (0, 1, 2, 253, 254, 255, 256, 507, 508, 509, 700):
+            buf = bytearray(n)
+            for k in range(n):
+                x = (x * 1103515245 + 12345) & 0x7FFFFFFF
+                buf[k] = 0 if (x >> 16) % 7 == 0 else (x >> 8) & 0xFF
+            if n > 2:
+                buf[n - 1] = 0
+            m = n + n // 254 + 2
+            a, b = bytearray(m + 1), bytearray(m + 1)
+            na = wire.cobs_encode_into(buf, n, a, 1)
+            nb = wire._cobs_fast(buf, n, b, 1)
+            check("native_cobs_%d" % n, na == nb and a == b, "native COBS differs")
+            ca = wire.crc16(buf, 0, n, 0x1D0F)
+            cb = wire._crc16_fast(buf, 0, n, 0x1D0F, wire._CRC_TABLE)
+            check("native_crc_%d" % n, ca == cb, "%04X != %04X" % (ca, cb))
+    else:
+        print("native loops not in use on", sys.implementation.name)
     for c in v["commands"]:
         line = wire.encode_command(c["op"], c["id"], c["args"])
         check("cmd_enc_" + c["op"], line == c["line"].encode(), "%r" % line)
