@@ -266,6 +266,7 @@ def test_link_cut_and_restored_every_sample_recovered_in_order(tmp_path):
     assert pv["late_samples"] == 0 and pv["seq_gaps"] == 0
     rec, tl = _check_contiguous(path, "head")
     assert len(tl.segments) == 1 and tl.gaps == [], tl.gaps
+    assert tl.order is None and tl.runs is not None    # put in order as runs, not arrays
     logs = [e for e in rec.meta["log"] if e.get("kind") == "pod_log" and e.get("role") == "head"]
     assert any("link was down" in e.get("msg", "") for e in logs), logs
 

@@ -3,7 +3,7 @@ without holding per-sample arrays (long-recording memory, issue 7)."""
 import numpy as np
 import pytest
 from posturepod import timeline as tlmod
-from posturepod.columns import ArrayColumn, RecordFile
+from posturepod.columns import Column, RecordFile
 from posturepod.recording import IMU_DTYPE, SYNC_DTYPE, SYNC_PING
 
 
@@ -76,6 +76,38 @@ def test_stream_timeline_declines_out_of_order_records(tmp_path):
     assert tlmod.stream_timeline(rf, sync, segs, rate_hz=100.0) is None
 
 
+def test_late_and_repeated_records_ordered_lazily_as_in_memory(tmp_path):
+    """Back-filled records (a block of 3000 that arrived late, after newer ones) and
+    repeats: the order is kept as runs and the time axis computed on access, with the
+    numbers of the in-memory path."""
+    _, rec, sync, segs = _pod_files(tmp_path)
+    late = np.concatenate([rec[:4000], rec[7000:12000], rec[4000:7000],   # late block
+                           rec[11_990:12_010],                             # repeats
+                           rec[12_000:]])
+    late.tofile(tmp_path / "late.imu")
+    rf = RecordFile(tmp_path / "late.imu", IMU_DTYPE)
+    segs = [{**segs[0]}, {**segs[1], "first": segs[1]["first"] + 20}]
+    eager = tlmod.pod_timeline(late, sync, segs, rate_hz=100.0)
+    assert eager.duplicates == 20
+    lazy = tlmod.lazy_order(rf, tlmod.pod_timeline(late, sync, segs, rate_hz=100.0))
+    assert lazy.runs is not None and len(lazy.runs) < 60           # a few runs, not n
+    t = np.asarray(lazy.time_s)
+    assert np.array_equal(t, eager.time_s) and np.all(np.diff(t) > 0)
+    assert np.array_equal(lazy.indices(), eager.order)
+    assert np.array_equal(lazy.device_us(), eager.dev_us)
+    acc = rf.field("acc", 0.5, lazy.runs)
+    assert np.array_equal(np.asarray(acc), late["acc"][eager.order] * 0.5)
+    assert np.array_equal(np.asarray(acc), rec["acc"] * 0.5)      # back in sequence
+    rng = np.random.default_rng(5)
+    for _ in range(100):
+        i0 = int(rng.integers(0, len(t)))
+        i1 = int(rng.integers(i0, min(len(t), i0 + 4000) + 1))
+        assert np.array_equal(lazy.time_s[i0:i1], t[i0:i1])
+        assert np.array_equal(acc[i0:i1], late["acc"][eager.order[i0:i1]] * 0.5)
+    v = rng.uniform(t[0], t[-1], 200)
+    assert np.array_equal(lazy.time_s.searchsorted(v), np.searchsorted(t, v))
+
+
 def test_field_column_reads_like_an_array(tmp_path):
     rf, rec, _, _ = _pod_files(tmp_path)
     acc = rf.field("acc", 0.5)
@@ -93,8 +125,18 @@ def test_field_column_reads_like_an_array(tmp_path):
         acc[len(want)]
     raw = rf.field("seq")
     assert raw.dtype == np.uint32 and np.array_equal(raw[:100], rec["seq"][:100])
-    col = ArrayColumn(np.arange(10.0))
+
+    class Arr(Column):
+        def __init__(self, a):
+            super().__init__(len(a))
+            self.a = a
+
+        def _read(self, i0, i1):
+            return self.a[i0:i1]
+    col = Arr(np.arange(100_000.0))          # the index of marks made by reading blocks
     assert col.searchsorted(3.5) == 4 and np.array_equal(col[2:4], [2.0, 3.0])
+    v = np.array([-1.0, 0.0, 255.5, 256.0, 70_000.0, 99_999.0, 1e9])
+    assert np.array_equal(col.searchsorted(v, "right"), np.searchsorted(col.a, v, "right"))
 
 
 def test_record_file_ignores_a_torn_last_record(tmp_path):

@@ -176,37 +176,84 @@ class RecordFile:
             got += k
         return np.frombuffer(buf, dtype=self.dtype)
 
-    def field(self, name: str, scale: float | None = None) -> FieldColumn:
-        return FieldColumn(self, name, scale)
+    def read_mapped(self, runs: RunMap, i0: int, i1: int) -> np.ndarray:
+        """Rows i0..i1-1 of the order ``runs`` describes."""
+        parts = [self.read(f0, f0 + (o1 - o0)) for _, o0, o1, f0 in runs.pieces(i0, i1)]
+        if not parts:
+            return np.zeros(0, dtype=self.dtype)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def field(self, name: str, scale: float | None = None,
+              runs: RunMap | None = None) -> FieldColumn:
+        return FieldColumn(self, name, scale, runs)
+
+
+class RunMap:
+    """An order of a file's records (some left out, some moved: late samples put in place)
+    as runs of consecutive records: row ``out[k] + j`` is record ``file[k] + j`` within run
+    ``k``. Runs are also cut at the records in ``cuts`` (segment starts) and every
+    ``max_len`` rows, so each run start can carry a checkpoint."""
+
+    def __init__(self, order: np.ndarray, cuts: np.ndarray | None = None,
+                 max_len: int = 1024):
+        order = np.asarray(order, dtype=np.int64)
+        self.n = len(order)
+        if not self.n:
+            self.out = self.file = np.zeros(0, dtype=np.int64)
+            return
+        brk = np.diff(order) != 1
+        if cuts is not None and len(cuts):
+            brk |= np.isin(order[1:], np.asarray(cuts, dtype=np.int64))
+        starts = np.flatnonzero(np.concatenate([[True], brk]))
+        lens = np.diff(np.concatenate([starts, [self.n]]))
+        extra = [np.arange(s + max_len, s + ln, max_len) for s, ln in zip(starts, lens)
+                 if ln > max_len]
+        if extra:
+            starts = np.sort(np.concatenate([starts] + extra))
+        self.out = starts.astype(np.int64)
+        self.file = order[self.out]
+
+    def __len__(self) -> int:
+        return len(self.out)
+
+    def indices(self) -> np.ndarray:
+        """The whole order as an array (n integers: for checks)."""
+        out = np.empty(self.n, dtype=np.int64)
+        for _, o0, o1, f0 in self.pieces(0, self.n):
+            out[o0:o1] = np.arange(f0, f0 + (o1 - o0))
+        return out
+
+    def pieces(self, i0: int, i1: int):
+        """(run k, o0, o1, f0): rows o0..o1-1 (within i0..i1) are records f0.. of run k."""
+        if i1 <= i0 or not self.n:
+            return
+        k = max(int(np.searchsorted(self.out, i0, "right")) - 1, 0)
+        while k < len(self.out) and self.out[k] < i1:
+            end = int(self.out[k + 1]) if k + 1 < len(self.out) else self.n
+            o0, o1 = max(i0, int(self.out[k])), min(i1, end)
+            if o1 > o0:
+                yield k, o0, o1, int(self.file[k]) + (o0 - int(self.out[k]))
+            k += 1
 
 
 class FieldColumn(Column):
-    """One field of a :class:`RecordFile` (times ``scale`` as float64 when given)."""
+    """One field of a :class:`RecordFile` (times ``scale`` as float64 when given), in file
+    order or in the order of a :class:`RunMap`."""
 
-    def __init__(self, records: RecordFile, name: str, scale: float | None = None):
+    def __init__(self, records: RecordFile, name: str, scale: float | None = None,
+                 runs: RunMap | None = None):
         sub = records.dtype[name]
-        super().__init__(len(records), sub.shape,
+        super().__init__(len(records) if runs is None else runs.n, sub.shape,
                          np.float64 if scale is not None else sub.base)
         self._rec = records
         self._name = name
         self._scale = None if scale is None else float(scale)
+        self._runs = runs
 
     def _read(self, i0: int, i1: int) -> np.ndarray:
-        raw = self._rec.read(i0, i1)[self._name]
+        rec = self._rec.read(i0, i1) if self._runs is None else \
+            self._rec.read_mapped(self._runs, i0, i1)
+        raw = rec[self._name]
         if self._scale is None:
             return np.ascontiguousarray(raw)
         return np.multiply(raw, self._scale, dtype=np.float64)
-
-
-class ArrayColumn(Column):
-    """An in-memory array as a :class:`Column` (for the uncommon paths that must hold it)."""
-
-    def __init__(self, a: np.ndarray, scale: float | None = None):
-        super().__init__(len(a), a.shape[1:], np.float64 if scale is not None else a.dtype)
-        self._a = a
-        self._scale = None if scale is None else float(scale)
-
-    def _read(self, i0: int, i1: int) -> np.ndarray:
-        if self._scale is None:
-            return self._a[i0:i1]
-        return np.multiply(self._a[i0:i1], self._scale, dtype=np.float64)

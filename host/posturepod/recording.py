@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .columns import ArrayColumn, RecordFile
+from .columns import RecordFile
 from .data import DataError, Event, PodData, Recording
 
 FORMAT = "posturepod-recording"
@@ -263,6 +263,16 @@ def load_imu(path: Path) -> np.ndarray:
     return np.fromfile(path, dtype=IMU_DTYPE, count=n)
 
 
+def _seq_and_time(records: RecordFile) -> np.ndarray:
+    """The ``seq`` and ``t_us`` fields of every record (8 bytes a record), read in blocks."""
+    out = np.empty(len(records), dtype=[("seq", "<u4"), ("t_us", "<u4")])
+    for i0 in range(0, len(records), 1 << 16):
+        r = records.read(i0, i0 + (1 << 16))
+        out["seq"][i0:i0 + len(r)] = r["seq"]
+        out["t_us"][i0:i0 + len(r)] = r["t_us"]
+    return out
+
+
 def load_sync(path: Path) -> np.ndarray:
     n = path.stat().st_size // SYNC_DTYPE.itemsize if path.exists() else 0
     if n == 0:
@@ -323,7 +333,7 @@ def read_recording(path: str | Path) -> Recording:
     """Open a native recording. Samples stay in the files: each pod's columns are read on
     access (posturepod.columns), so opening and analysing a day in chunks does not hold
     it in memory. Pods with late or repeated samples are put in order in memory first."""
-    from .timeline import pod_timeline, stream_timeline
+    from .timeline import lazy_order, pod_timeline, stream_timeline
     path = Path(path)
     meta = read_meta(path)
     log = read_jsonl(path / "log.jsonl")
@@ -341,14 +351,16 @@ def read_recording(path: str | Path) -> Recording:
             acc = records.field("acc", acc_scale)
             gyr = records.field("gyr", gyr_scale)
             late_n = int(load_late_runs(path / f"{role}.late")["n"].sum())
-        else:                       # late or repeated samples: put them in order in memory
-            imu = load_imu(path / f"{role}.imu")
-            tl = pod_timeline(imu, sync, _segment_starts(imu, segs), rate_hz)
-            sel = imu[tl.order]
-            acc = ArrayColumn(np.ascontiguousarray(sel["acc"]), acc_scale)
-            gyr = ArrayColumn(np.ascontiguousarray(sel["gyr"]), gyr_scale)
-            late = load_late(path / f"{role}.late", len(imu))
+        else:   # late or repeated samples: sort sequence numbers and times in memory,
+                # keep the order as runs of consecutive records (lazy_order)
+            st = _seq_and_time(records)
+            tl = pod_timeline(st, sync, _segment_starts(st, segs), rate_hz)
+            late = load_late(path / f"{role}.late", len(st))
             late_n = int(late[tl.order].sum())
+            del st, late
+            tl = lazy_order(records, tl)
+            acc = records.field("acc", acc_scale, tl.runs)
+            gyr = records.field("gyr", gyr_scale, tl.runs)
         pods[role] = PodData(role=role, time_s=tl.time_s, acc_m_s2=acc, gyr_rad_s=gyr,  # type: ignore[arg-type]
                              gaps=tl.gaps, info=info)
         pods[role].timeline = tl  # type: ignore[attr-defined]

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .columns import BLOCK, MARK_EVERY, Column, RecordFile
+from .columns import BLOCK, MARK_EVERY, Column, RecordFile, RunMap
 from .recording import SYNC_ARRIVAL, SYNC_PING
 
 U32 = 1 << 32
@@ -55,16 +55,22 @@ class Timeline:
     segments: list = field(default_factory=list)  # SegmentFit
     identity: bool = False         # order is 0..n-1: records already in time order
     dev_us: np.ndarray | None = None   # unwrapped device times (in-memory path only)
+    seg_params: list = field(default_factory=list)   # (lo, hi, b, c, dev0) per segment
+    runs: RunMap | None = None     # the order as runs (lazy_order)
 
     def indices(self) -> np.ndarray:
         """Record indices in time order."""
-        return np.arange(len(self.time_s)) if self.order is None else self.order
+        if self.order is not None:
+            return self.order
+        if self.runs is not None:
+            return self.runs.indices()
+        return np.arange(len(self.time_s))
 
     def device_us(self) -> np.ndarray:
         """Unwrapped device times (us) of the records in time order."""
         if self.dev_us is not None:
             return self.dev_us
-        assert isinstance(self.time_s, NativeTime)
+        assert isinstance(self.time_s, (NativeTime, OrderedTime))
         return self.time_s.device_us(0, len(self.time_s))
 
 
@@ -124,7 +130,7 @@ def pod_timeline(imu: np.ndarray, sync: np.ndarray, segments: list[dict],
         segments = [{"seg": 0, "first": 0, "t0_dev_us": None}]
     segs = sorted(segments, key=lambda s: s["first"])
     period = 1.0 / rate_hz
-    orders, times, devs, gaps, fits = [], [], [], [], []
+    orders, times, devs, gaps, fits, params = [], [], [], [], [], []
     seq_gaps = lost = dups = 0
     for k, s in enumerate(segs):
         lo = int(s["first"])
@@ -165,21 +171,81 @@ def pod_timeline(imu: np.ndarray, sync: np.ndarray, segments: list[dict],
         orders.append(lo + idx)
         times.append(t)
         devs.append(dev)
+        params.append((lo, hi, b, a + b * float(dev[0]), int(dev[0])))
         fits.append(SegmentFit(lo, len(idx), float(a + b * dev[0]) - float(dev[0]) * 1e-6,
                                (1.0 / (b * 1e6) - 1) * 1e6, npings, res_ms, method))
     if not orders:
-        return Timeline(np.zeros(0, dtype=np.int64), np.zeros(0))
-    order = np.concatenate(orders)
-    time_s = np.concatenate(times)
-    dev_us = np.concatenate(devs)
-    if len(orders) > 1 and np.any(np.diff(time_s) <= 0):
+        return Timeline(np.zeros(0, dtype=np.int64), np.zeros(0),
+                        dev_us=np.zeros(0, dtype=np.int64))
+
+    def cat(parts):               # one segment: no copy
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+    n_parts = len(orders)
+    order, time_s, dev_us = cat(orders), cat(times), cat(devs)
+    del orders, times, devs
+    if len(order) and order.dtype != np.int64:
+        order = order.astype(np.int64)
+    if n_parts > 1 and np.any(np.diff(time_s) <= 0):
         o = np.argsort(time_s, kind="stable")
         keep = np.concatenate([[True], np.diff(time_s[o]) > 0])
         o = o[keep]
         order, time_s, dev_us = order[o], time_s[o], dev_us[o]
-    ident = len(orders) == 1 and len(order) == n and bool(order[0] == 0) and \
+    ident = n_parts == 1 and len(order) == n and bool(order[0] == 0) and \
         bool(order[-1] == n - 1)
-    return Timeline(order, time_s, sorted(gaps), seq_gaps, lost, dups, fits, ident, dev_us)
+    return Timeline(order, time_s, sorted(gaps), seq_gaps, lost, dups, fits, ident, dev_us,
+                    params)
+
+
+class OrderedTime(Column):
+    """Recording-clock seconds of a pod's records in the order of a :class:`RunMap` (late
+    samples put in place, repeats left out): per run, the device times are unwrapped from
+    the run's first one (kept) and mapped with its segment's clock fit. Identical to the
+    in-memory axis of :func:`pod_timeline`."""
+
+    def __init__(self, records: RecordFile, runs: RunMap, dev_start: np.ndarray,
+                 seg_params: list):
+        super().__init__(runs.n)
+        self._rec = records
+        self._runs = runs
+        self._dev = np.asarray(dev_start, dtype=np.int64)
+        los = np.array([p[0] for p in seg_params], dtype=np.int64)
+        seg = np.searchsorted(los, runs.file, "right") - 1
+        self._b = np.array([p[2] for p in seg_params])[seg]
+        self._c = np.array([p[3] for p in seg_params])[seg]
+        self._dev0 = np.array([p[4] for p in seg_params], dtype=np.int64)[seg]
+
+    def device_us(self, i0: int, i1: int) -> np.ndarray:
+        out = np.empty(max(i1 - i0, 0), dtype=np.int64)
+        for k, o0, o1, f0 in self._runs.pieces(i0, i1):
+            fs = int(self._runs.file[k])
+            tus = self._rec.read(fs, f0 + (o1 - o0))["t_us"]
+            dev = np.empty(len(tus), dtype=np.int64)
+            dev[0] = self._dev[k]
+            np.cumsum(_wrapped_diff(tus), out=dev[1:])
+            dev[1:] += dev[0]
+            out[o0 - i0:o1 - i0] = dev[f0 - fs:]
+        return out
+
+    def _read(self, i0: int, i1: int) -> np.ndarray:
+        dev = self.device_us(i0, i1)
+        out = np.empty(len(dev))
+        for k, o0, o1, _ in self._runs.pieces(i0, i1):
+            t = (dev[o0 - i0:o1 - i0] - self._dev0[k]).astype(np.float64)
+            t *= self._b[k]
+            t += self._c[k]
+            out[o0 - i0:o1 - i0] = t
+        return out
+
+
+def lazy_order(records: RecordFile, tl: Timeline) -> Timeline:
+    """The in-memory timeline ``tl`` of :func:`pod_timeline` with its order kept as runs and
+    its time axis as an :class:`OrderedTime`: nothing per sample stays in memory."""
+    assert tl.order is not None and tl.dev_us is not None
+    runs = RunMap(tl.order, np.array([p[0] for p in tl.seg_params], dtype=np.int64),
+                  CHECKPOINT_EVERY)
+    time_s = OrderedTime(records, runs, tl.dev_us[runs.out], tl.seg_params)
+    return Timeline(None, time_s, tl.gaps, tl.seq_gaps, tl.lost_samples, tl.duplicates,
+                    tl.segments, False, None, tl.seg_params, runs)
 
 
 # -- streaming: one pass in blocks, lazy time axis ------------------------------------------
