@@ -22,3 +22,15 @@ def add_session_arguments(p, *, name: str, live: str, earlier: str) -> None:
     p.add_argument("--out", metavar="DIR",
                    help=f"{live}: recording directory (default: {name}-<date-time>)")
     p.add_argument("--no-live", action="store_true", help=f"{live}: no live view")
+
+
+def analyse_to_files(name: str, register, run, rec_path, report=None, patient=None) -> int:
+    """Run the analysis command ``name`` on a recording as if typed
+    ``posturepod NAME REC [--report F] [--patient ID]``: its own parser gives every other
+    option its default (one declaration)."""
+    import argparse
+    p = argparse.ArgumentParser(prog="posturepod")
+    register(p.add_subparsers(dest="command"))
+    argv = [name, str(rec_path)] + (["--report", str(report)] if report else []) \
+        + (["--patient", patient] if patient else [])
+    return run(p.parse_args(argv))

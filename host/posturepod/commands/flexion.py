@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 
+from . import _session_options
 from ._session_options import add_session_arguments
 
 
@@ -72,12 +73,8 @@ def _guided(args) -> int:
 
 def analyse_to_files(rec_path, report=None, patient=None) -> int:
     """Analyse a recording, store flexion.json beside it and write the report."""
-    import argparse
-    ns = argparse.Namespace(rec=str(rec_path), json=False,
-                            report=str(report) if report else None, patient=patient, pod=None,
-                            recorded_at=None, history=None, no_save=False, min_trunk=None,
-                            max_pelvis=None, min_share=None, combine=None)
-    return run(ns)
+    return _session_options.analyse_to_files("flexion", register, run, rec_path, report,
+                                             patient)
 
 
 def _recorded_at(rec, path) -> tuple[str, str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 
+from . import _session_options
 from ._session_options import add_session_arguments
 
 
@@ -67,11 +68,8 @@ def _live(args) -> int:
 
 def analyse_to_files(rec_path, report=None, patient=None) -> int:
     """Analyse a recording, store sitting.json beside it and write the report."""
-    import argparse
-    ns = argparse.Namespace(rec=str(rec_path), json=False,
-                            report=str(report) if report else None, patient=patient,
-                            no_save=False, pod=None, buzz_after=60.0, break_after=30.0)
-    return run(ns)
+    return _session_options.analyse_to_files("sitting", register, run, rec_path, report,
+                                             patient)
 
 
 def run(args) -> int:
