@@ -213,6 +213,15 @@ class RunMap:
         self.out = starts.astype(np.int64)
         self.file = order[self.out]
 
+    @classmethod
+    def from_starts(cls, out: np.ndarray, file: np.ndarray, n: int) -> RunMap:
+        """Runs given by their starts: row ``out[k]`` is record ``file[k]``."""
+        m = cls.__new__(cls)
+        m.n = int(n)
+        m.out = np.asarray(out, dtype=np.int64)
+        m.file = np.asarray(file, dtype=np.int64)
+        return m
+
     def __len__(self) -> int:
         return len(self.out)
 

@@ -14,10 +14,11 @@ their 32-bit field with the segment's first device time.
 
 Two ways through a pod's records. The usual case (every segment in sequence order, the
 segments one after the other in time) is :func:`stream_timeline`: one pass in blocks
-finds the gaps and the clock fits and leaves a lazy time axis (:class:`NativeTime`,
+finds the gaps and the clock fits and leaves a lazy time axis (:class:`OrderedTime`,
 computed from the records' device times on access), so loading a day holds no per-sample
 array. Late (back-filled) or repeated samples need sorting: :func:`pod_timeline` does it
-in memory.
+in memory, and :func:`lazy_order` keeps the result as runs with the same kind of lazy
+time axis.
 """
 from __future__ import annotations
 
@@ -70,19 +71,8 @@ class Timeline:
         """Unwrapped device times (us) of the records in time order."""
         if self.dev_us is not None:
             return self.dev_us
-        assert isinstance(self.time_s, (NativeTime, OrderedTime))
+        assert isinstance(self.time_s, OrderedTime)
         return self.time_s.device_us(0, len(self.time_s))
-
-
-def _wrapped_diff(t: np.ndarray) -> np.ndarray:
-    d = np.diff(t.astype(np.int64))
-    neg = d < -(U32 >> 1)
-    if neg.any():
-        d[neg] += U32
-    big = d > (U32 >> 1)
-    if big.any():
-        d[big] -= U32
-    return d
 
 
 def unwrap_u32(t: np.ndarray, start: int | None = None) -> np.ndarray:
@@ -91,7 +81,13 @@ def unwrap_u32(t: np.ndarray, start: int | None = None) -> np.ndarray:
     t = np.asarray(t)
     if t.size == 0:
         return t.astype(np.int64)
-    d = _wrapped_diff(t)
+    d = np.diff(t.astype(np.int64))
+    neg = d < -(U32 >> 1)
+    if neg.any():
+        d[neg] += U32
+    big = d > (U32 >> 1)
+    if big.any():
+        d[big] -= U32
     out = np.empty(t.size, dtype=np.int64)
     out[0] = int(t[0]) if start is None else int(start)
     np.cumsum(d, out=out[1:])
@@ -197,10 +193,11 @@ def pod_timeline(imu: np.ndarray, sync: np.ndarray, segments: list[dict],
 
 
 class OrderedTime(Column):
-    """Recording-clock seconds of a pod's records in the order of a :class:`RunMap` (late
-    samples put in place, repeats left out): per run, the device times are unwrapped from
-    the run's first one (kept) and mapped with its segment's clock fit. Identical to the
-    in-memory axis of :func:`pod_timeline`."""
+    """Recording-clock seconds of a pod's records in the order of a :class:`RunMap` (file
+    order, or late samples put in place and repeats left out): per run, the device times
+    are unwrapped from the run's first one (kept: a checkpoint) and mapped with its
+    segment's clock fit, host_s = c + b * (dev_us - dev0). Identical to the in-memory axis
+    of :func:`pod_timeline`."""
 
     def __init__(self, records: RecordFile, runs: RunMap, dev_start: np.ndarray,
                  seg_params: list):
@@ -218,11 +215,7 @@ class OrderedTime(Column):
         out = np.empty(max(i1 - i0, 0), dtype=np.int64)
         for k, o0, o1, f0 in self._runs.pieces(i0, i1):
             fs = int(self._runs.file[k])
-            tus = self._rec.read(fs, f0 + (o1 - o0))["t_us"]
-            dev = np.empty(len(tus), dtype=np.int64)
-            dev[0] = self._dev[k]
-            np.cumsum(_wrapped_diff(tus), out=dev[1:])
-            dev[1:] += dev[0]
+            dev = unwrap_u32(self._rec.read(fs, f0 + (o1 - o0))["t_us"], int(self._dev[k]))
             out[o0 - i0:o1 - i0] = dev[f0 - fs:]
         return out
 
@@ -250,63 +243,6 @@ def lazy_order(records: RecordFile, tl: Timeline) -> Timeline:
 
 # -- streaming: one pass in blocks, lazy time axis ------------------------------------------
 
-@dataclass
-class _Seg:
-    lo: int
-    hi: int
-    b: float               # seconds per device microsecond
-    c: float               # host_s of the segment's first sample
-    dev0: int              # its unwrapped device time
-    ck_i: np.ndarray       # checkpoints: record index (every CHECKPOINT_EVERY) ...
-    ck_dev: np.ndarray     # ... and its unwrapped device time
-
-
-class NativeTime(Column):
-    """Recording-clock seconds of a pod's records, computed on access from their device
-    times (per segment: host_s = c + b * (dev_us - dev0), unwrapped from the nearest
-    checkpoint). Identical to the in-memory axis of :func:`pod_timeline`."""
-
-    def __init__(self, records: RecordFile, segs: list[_Seg], marks: np.ndarray):
-        super().__init__(len(records))
-        self._rec = records
-        self._segs = segs
-        self._los = np.array([s.lo for s in segs], dtype=np.int64)
-        self._marks = marks
-
-    def _pieces(self, i0: int, i1: int):
-        """(segment, p0, p1, unwrapped device times of records p0..p1-1) covering i0..i1."""
-        k = max(int(np.searchsorted(self._los, i0, "right")) - 1, 0)
-        while k < len(self._segs) and self._segs[k].lo < i1:
-            s = self._segs[k]
-            p0, p1 = max(i0, s.lo), min(i1, s.hi)
-            if p1 > p0:
-                c = int(np.searchsorted(s.ck_i, p0, "right")) - 1
-                ci = int(s.ck_i[c])
-                tus = self._rec.read(ci, p1)["t_us"]
-                dev = np.empty(len(tus), dtype=np.int64)
-                dev[0] = s.ck_dev[c]
-                np.cumsum(_wrapped_diff(tus), out=dev[1:])
-                dev[1:] += dev[0]
-                yield s, p0, p1, dev[p0 - ci:]
-            k += 1
-
-    def device_us(self, i0: int, i1: int) -> np.ndarray:
-        """Unwrapped device times (us) of records i0..i1-1."""
-        out = np.empty(max(i1 - i0, 0), dtype=np.int64)
-        for _, p0, p1, dev in self._pieces(i0, i1):
-            out[p0 - i0:p1 - i0] = dev
-        return out
-
-    def _read(self, i0: int, i1: int) -> np.ndarray:
-        out = np.empty(max(i1 - i0, 0))
-        for s, p0, p1, dev in self._pieces(i0, i1):
-            t = (dev - s.dev0).astype(np.float64)
-            t *= s.b
-            t += s.c
-            out[p0 - i0:p1 - i0] = t
-        return out
-
-
 def stream_timeline(records: RecordFile, sync: np.ndarray, segments: list[dict],
                     rate_hz: float = 100.0) -> Timeline | None:
     """The timeline of a pod's records in one pass of blocks, with a lazy time axis; None
@@ -317,8 +253,8 @@ def stream_timeline(records: RecordFile, sync: np.ndarray, segments: list[dict],
         segments = [{"seg": 0, "first": 0, "t0_dev_us": None}]
     segs = sorted(segments, key=lambda s: s["first"])
     period = 1.0 / rate_hz
-    out_segs: list[_Seg] = []
-    gaps, fits, marks = [], [], []
+    params: list = []
+    ck_i, ck_dev, gaps, fits, marks = [], [], [], [], []
     seq_gaps = lost = 0
     last_t = None
     for k, s in enumerate(segs):
@@ -334,7 +270,6 @@ def stream_timeline(records: RecordFile, sync: np.ndarray, segments: list[dict],
             a = float(s.get("host_s", 0.0)) - float(dev0) * 1e-6
             method = "segment-start"
         c = a + b * float(dev0)
-        ck_i, ck_dev = [], []
         prev = None          # (seq, t_us, dev, time) of the previous block's last record
         for b0 in range(lo, hi, BLOCK):
             r = records.read(b0, min(b0 + BLOCK, hi))
@@ -342,13 +277,10 @@ def stream_timeline(records: RecordFile, sync: np.ndarray, segments: list[dict],
             tus = r["t_us"].astype(np.int64)
             if prev is None:
                 dseq = np.diff(seq)
-                dev = np.empty(len(tus), dtype=np.int64)
-                dev[0] = dev0
-                np.cumsum(_wrapped_diff(tus), out=dev[1:])
-                dev[1:] += dev0
+                dev = unwrap_u32(tus, dev0)
             else:
                 dseq = np.diff(np.concatenate([[prev[0]], seq]))
-                dev = np.cumsum(_wrapped_diff(np.concatenate([[prev[1]], tus]))) + prev[2]
+                dev = unwrap_u32(np.concatenate([[prev[1]], tus]), prev[2])[1:]
             if np.any(dseq <= 0):
                 return None                    # late or repeated samples: sort in memory
             t = (dev - dev0).astype(np.float64)
@@ -371,12 +303,16 @@ def stream_timeline(records: RecordFile, sync: np.ndarray, segments: list[dict],
             marks.append(t[(-b0) % MARK_EVERY::MARK_EVERY].copy())
             prev = (int(seq[-1]), int(tus[-1]), int(dev[-1]), float(t[-1]))
         last_t = prev[3] if prev is not None else last_t
-        out_segs.append(_Seg(lo, hi, b, c, dev0, np.concatenate(ck_i), np.concatenate(ck_dev)))
+        params.append((lo, hi, b, c, dev0))
         fits.append(SegmentFit(lo, hi - lo, float(c) - float(dev0) * 1e-6,
                                (1.0 / (b * 1e6) - 1) * 1e6, npings, res_ms, method))
-    covered = sum(s.hi - s.lo for s in out_segs)
-    if covered != n or (out_segs and out_segs[0].lo != 0):
+    covered = sum(p[1] - p[0] for p in params)
+    if covered != n or (params and params[0][0] != 0):
         return None                            # records outside any segment
-    time_s = NativeTime(records, out_segs,
-                        np.concatenate(marks) if marks else np.zeros(0))
-    return Timeline(None, time_s, sorted(gaps), seq_gaps, lost, 0, fits, True)
+    ck = np.concatenate(ck_i) if ck_i else np.zeros(0, dtype=np.int64)
+    time_s = OrderedTime(records, RunMap.from_starts(ck, ck, n),
+                         np.concatenate(ck_dev) if ck_dev else np.zeros(0, dtype=np.int64),
+                         params)
+    time_s._marks = np.concatenate(marks) if marks else np.zeros(0)
+    return Timeline(None, time_s, sorted(gaps), seq_gaps, lost, 0, fits, True,
+                    seg_params=params)
