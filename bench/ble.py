@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from posturepod.firmware.pod import wire
-from posturepod.protocol import StreamDecoder
+from posturepod.pods.protocol import StreamDecoder
 
 
 def _stream(transport, seconds: float, rate: int) -> dict:
@@ -64,8 +64,8 @@ def _stream(transport, seconds: float, rate: int) -> dict:
 
 
 def serial_case(work: Path, rate: int, seconds: float) -> dict:
-    from posturepod.transport.serial import SerialTransport
-    from posturepod.virtual.patient import spawn_board
+    from posturepod.pods.transport.serial import SerialTransport
+    from posturepod.devices.virtual.patient import spawn_board
     b = spawn_board("pelvis", work / "s.tty", fs=work / f"fs-serial-{rate}", rate_hz=rate)
     try:
         t = SerialTransport(str(b.link))
@@ -79,8 +79,8 @@ def serial_case(work: Path, rate: int, seconds: float) -> dict:
 
 
 def ble_case(work: Path, rate: int, seconds: float, mtu: int) -> dict:
-    from posturepod.transport.ble import BleTransport
-    from posturepod.virtual import ble as vble
+    from posturepod.pods.transport.ble import BleTransport
+    from posturepod.devices.virtual import ble_patient as vble
     vble.radio()
     with vble.VirtualBlePatient(work / f"ble-{rate}-{mtu}", rate_hz=rate,
                                 roles=("pelvis",), mtu=mtu) as vp:
@@ -96,8 +96,8 @@ def ble_case(work: Path, rate: int, seconds: float, mtu: int) -> dict:
 
 
 def drain_case(work: Path, rate: int, outage_s: float) -> dict:
-    from posturepod.transport.ble import BleTransport
-    from posturepod.virtual import ble as vble
+    from posturepod.pods.transport.ble import BleTransport
+    from posturepod.devices.virtual import ble_patient as vble
     with vble.VirtualBlePatient(work / f"drain-{rate}", rate_hz=rate, roles=("head",),
                                 mtu=247) as vp:
         t = BleTransport(vp.pods["head"].pod_id)

@@ -40,8 +40,9 @@ def _smooth_noise(rng, n, rate, tau_s, amp):
 
 def synth_day(hours: float = 8.0, rate_hz: float = 50.0, seed: int = 0):
     """In-memory Recording and truth {role: theta_deg (N,)} on the shared time axis."""
-    from posturepod.data import PodData, Recording
-    from posturepod.fusion import ideal_imu, qmul
+    from posturepod.recordings.data import PodData, Recording
+    from posturepod.motion.fusion import ideal_imu
+    from posturepod.motion.quaternion import mul as qmul
     from scipy.spatial.transform import Rotation
     rng = np.random.default_rng(seed)
     n = int(hours * 3600 * rate_hz)
@@ -79,7 +80,7 @@ def synth_day(hours: float = 8.0, rate_hz: float = 50.0, seed: int = 0):
 
 def make_day(out_dir: Path, hours: float, rate_hz: float, seed: int = 0) -> Path:
     """Write the synthetic day as a CSV interchange directory (plus truth.npz), cached."""
-    from posturepod.csvio import write_csv_dir
+    from posturepod.recordings.csvio import write_csv_dir
     out_dir = Path(out_dir)
     stamp = out_dir / ".day-bench.json"
     want = {"hours": hours, "rate_hz": rate_hz, "seed": seed}
@@ -124,9 +125,9 @@ def madgwick_rate(day: Path, n: int = 3000) -> float:
 def stages(day: Path, causal: bool = False) -> dict:
     """In-process wall time of each stage: load (CSV parse), calibrate, angles (fusion,
     resampling; no CSV write)."""
-    from posturepod.angles import iter_angles
-    from posturepod.calibration import calibrate
-    from posturepod.loader import load
+    from posturepod.motion.angles import iter_angles
+    from posturepod.motion.calibration import calibrate
+    from posturepod.recordings.loader import load
     out = {}
     t0 = time.perf_counter()
     rec = load(day)

@@ -33,7 +33,7 @@ def make_day(out_dir: Path, hours: float, rate_hz: float, seed: int) -> Path:
     if stamp.exists() and json.loads(stamp.read_text()) == want \
             and (out_dir / "pelvis.csv").exists():
         return out_dir
-    from posturepod.simulate import simulate, write_sim
+    from posturepod.sim.simulate import simulate, write_sim
     t = time.perf_counter()
     res = simulate("sitting", seed=seed, rate_hz=rate_hz, duration_s=hours * 3600.0)
     write_sim(res, out_dir)
@@ -110,7 +110,7 @@ def reset():
         pass
 out = {}
 t = time.perf_counter()
-from posturepod.loader import load
+from posturepod.recordings.loader import load
 rec = load(sys.argv[1])
 out["load_s"] = time.perf_counter() - t
 out["load_peak_mb"] = hwm()
@@ -118,7 +118,7 @@ reset()
 t = time.perf_counter()
 from posturepod.sitting import analyse_recording
 res = analyse_recording(rec)
-from posturepod.report.sitting_report import write_report
+from posturepod.sitting.report import write_report
 write_report(sys.argv[2], res)
 out["analysis_report_s"] = time.perf_counter() - t
 out["analysis_report_peak_mb"] = hwm()
@@ -137,8 +137,8 @@ def run_sitting_day(hours: float = 8.0, rate_hz: float = 50.0, seed: int = 0,
     if native:     # the same day as a native recording (imported: not timed)
         nat = work.with_name(work.name + "-native")
         if not (nat / "recording.json").exists():
-            from posturepod.csvio import read_csv_dir
-            from posturepod.recording import write_native
+            from posturepod.recordings.csvio import read_csv_dir
+            from posturepod.recordings.writer import write_native
             import shutil
             if nat.exists():
                 shutil.rmtree(nat)

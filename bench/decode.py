@@ -16,7 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from posturepod.firmware.pod import wire
-from posturepod.recording import IMU_DTYPE, RecordingWriter, read_recording
+from posturepod.recordings.format import IMU_DTYPE
+from posturepod.recordings.reader import read_recording
+from posturepod.recordings.writer import RecordingWriter
 
 
 def make_recording(path: Path, n: int, rate_hz: int = 100) -> None:

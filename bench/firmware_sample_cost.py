@@ -20,7 +20,7 @@
 2. Virtual serial link: virtual boards (real firmware in the unix port behind ptys) at
    200, 500 and 1000 Hz, one board of each IMU model (MPU-6050, LSM6DSOX, ICM-20948) alone,
    then the three at once, recorded for --seconds each by the
-   real host session code (posturepod.acquire.record(..., live=False)); per pod: samples
+   real host session code (posturepod.pods.acquire.record(..., live=False)); per pod: samples
    received, expected (chip rate x span), sequence gaps, samples lost (seq), FIFO
    overflows (pod STATUS), CRC errors; then the highest rate with zero loss.
 
@@ -216,7 +216,7 @@ print("DONE")
 
 
 def micropython_exe() -> str:
-    from posturepod.virtual.board import micropython_path
+    from posturepod.devices.virtual.board import micropython_path
     return micropython_path()
 
 
@@ -257,9 +257,9 @@ def bench_cost(models, rates, repeats: int, n: int) -> list[dict]:
 
 
 def bench_link(rates, seconds: float) -> list[dict]:
-    from posturepod.acquire import record
+    from posturepod.pods.acquire import record
     from posturepod.commands.info import summary
-    from posturepod.virtual.patient import VirtualPatient
+    from posturepod.devices.virtual.patient import VirtualPatient
     imus = {"pelvis": "MPU-6050", "thorax": "LSM6DSOX", "head": "ICM-20948"}
     out = []
     runs = [(r,) for r in imus] + [tuple(imus)]        # each model alone, then all three
@@ -305,7 +305,7 @@ def _lossless(r: dict) -> bool:
 
 
 def print_link(rows: list[dict], seconds: float) -> None:
-    print(f"\nVirtual serial link, {seconds:.0f} s per run (host: posturepod.acquire.record)")
+    print(f"\nVirtual serial link, {seconds:.0f} s per run (host: posturepod.pods.acquire.record)")
     print(f"{'boards':>6} {'rate':>5} {'pod':<7} {'imu':<10} {'odr':>7} {'received':>9} "
           f"{'expected':>9} {'gaps':>5} {'lost':>6} {'ovf':>4} {'crc':>4} {'Hz meas':>8}")
     for r in rows:

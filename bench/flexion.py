@@ -23,7 +23,7 @@ def main() -> int:
     ap.add_argument("--minutes", type=float, default=5.0)
     ap.add_argument("--repeats", type=int, default=3)
     a = ap.parse_args()
-    from posturepod.simulate import simulate, write_sim
+    from posturepod.sim.simulate import simulate, write_sim
     with tempfile.TemporaryDirectory() as d:
         rec = Path(d) / "rec"
         res = simulate("flexion", 3, pattern="normal", duration_s=a.minutes * 60)

@@ -10,7 +10,7 @@ baseline ratio (timing: median over trials of samples / fusion time).
 - The ahrs filters (pure-Python loops, 5-25 k samples/s) run on every trial decimated to
   71.4 Hz (block means of 4 samples): all 11 trials, or 4 with ``--quick``. VQF and the
   defaults are also scored on that decimated data, for a like-for-like column.
-- ``--grid`` re-runs the small grid search behind ``posturepod.fusion.TUNED`` (causal,
+- ``--grid`` re-runs the small grid search behind ``posturepod.motion.fusion.TUNED`` (causal,
   decimated, slower: several minutes) and prints the chosen values.
 
 Data: ``../shared/data/broad/*.npz`` beside the checkout. Cite: Laidig et al., "BROAD - A
@@ -62,7 +62,7 @@ def decimate(tr: dict, k: int = DEC) -> dict:
 
 def score(tr: dict, settings) -> tuple[float, float, int]:
     """(inclination RMSE deg, seconds, samples) of one trial."""
-    from posturepod.fusion import fuse, inclination_error_deg
+    from posturepod.motion.fusion import fuse, inclination_error_deg
     n = len(tr["gyr"])
     t = np.arange(n) / tr["rate"]
     t0 = time.perf_counter()
@@ -96,8 +96,8 @@ def main(argv=None) -> int:
     ap.add_argument("--grid", action="store_true", help="re-run the ahrs grid search")
     ap.add_argument("--jobs", type=int, default=2)
     args = ap.parse_args(argv)
-    from posturepod.fusion import (LIVE_DEFAULT, RECORDED_DEFAULT, TUNED, FusionSettings,
-                                   settings_for)
+    from posturepod.motion.fusion import (
+        LIVE_DEFAULT, RECORDED_DEFAULT, TUNED, FusionSettings, settings_for)
     trials = load_trials()
     dec = [decimate(tr) for tr in trials]
     dec_ahrs = [dec[i] for i in (0, 2, 6, 8)] if args.quick else dec
@@ -116,7 +116,7 @@ def main(argv=None) -> int:
                     if best is None or m < best[0]:
                         best = (m, kw)
                 print(f"  chosen {name}: {best[1]} ({best[0]:.3f} deg); "
-                      f"in posturepod.fusion.TUNED: {TUNED[name]}", flush=True)
+                      f"in posturepod.motion.fusion.TUNED: {TUNED[name]}", flush=True)
         vqf_c = replace(LIVE_DEFAULT, vqf_params={})
         vqf_o = replace(RECORDED_DEFAULT, vqf_params={})
         plan = [("ahrs madgwick (gain 0.033, ahrs default)", "madgwick", True,

@@ -26,9 +26,9 @@ def main() -> int:
     ap.add_argument("--rate-hz", type=int, default=1000)
     ap.add_argument("--seconds", type=float, default=15.0)
     a = ap.parse_args()
-    from posturepod.acquire import record
+    from posturepod.pods.acquire import record
     from posturepod.commands.info import summary
-    from posturepod.virtual.patient import VirtualPatient
+    from posturepod.devices.virtual.patient import VirtualPatient
     with tempfile.TemporaryDirectory() as d:
         d = Path(d)
         imus = {"pelvis": "MPU-6050", "thorax": "MPU-6500", "head": "MPU-9250"}
@@ -39,8 +39,8 @@ def main() -> int:
         info = summary(path)
         # baseline: decode + write the same amount from memory
         from posturepod.firmware.pod import wire
-        from posturepod.protocol import StreamDecoder
-        from posturepod.recording import RecordingWriter
+        from posturepod.pods.protocol import StreamDecoder
+        from posturepod.recordings.writer import RecordingWriter
         import struct
         n_frames = int(a.rate_hz * a.seconds / 20)
         p = struct.pack(wire.SAMPLES_HDR, 0, 0, 0, 20, 0, 6) + bytes(14 * 20)

@@ -20,9 +20,9 @@ def main() -> int:
     ap.add_argument("--rate-hz", type=int, default=100)
     ap.add_argument("--seconds", type=float, default=20.0)
     a = ap.parse_args()
-    from posturepod.acquire import record
-    from posturepod.live import LiveAngles
-    from posturepod.virtual.patient import VirtualPatient
+    from posturepod.pods.acquire import record
+    from posturepod.motion.live import LiveAngles
+    from posturepod.devices.virtual.patient import VirtualPatient
     state = {}
 
     def connected(session):

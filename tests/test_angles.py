@@ -11,10 +11,10 @@ import warnings
 import numpy as np
 import pytest
 
-from posturepod.angles import (ANGLE_NAMES, AngleSeries, iter_angles, recording_angles,
-                               sagittal_angle_deg, segment_angle_deg)
-from posturepod.calibration import CalibrationWarning
-from posturepod.fusion import qrotate
+from posturepod.motion.angles import (
+    ANGLE_NAMES, AngleSeries, iter_angles, recording_angles, sagittal_angle_deg, segment_angle_deg)
+from posturepod.motion.calibration import CalibrationWarning
+from posturepod.motion.quaternion import rotate as qrotate
 from test_calibration import quiet_calibrate, routine_recording, segment_quat
 
 
@@ -45,7 +45,7 @@ def test_segment_angle_uses_calibration_axes():
     from scipy.spatial.transform import Rotation
     mount = Rotation.random(random_state=rng).as_matrix()     # sensor to segment
     x, y, z, w = Rotation.from_matrix(mount).as_quat()
-    from posturepod.fusion import qmul
+    from posturepod.motion.quaternion import mul as qmul
     theta = np.linspace(-30, 120, 50)
     q_sensor = qmul(segment_quat(theta, 25.0), np.array([w, x, y, z]))
     assert np.allclose(segment_angle_deg(q_sensor, mount), theta, atol=1e-9)
@@ -105,7 +105,7 @@ def test_gap_is_nan():
 
 def test_cli_angles_writes_csv_and_calibration(tmp_path):
     from posturepod.cli import main
-    from posturepod.csvio import write_csv_dir
+    from posturepod.recordings.csvio import write_csv_dir
     rec, truth, t = routine_recording(6, after_s=20.0)
     d = tmp_path / "rec"
     write_csv_dir(d, rec)
@@ -123,11 +123,11 @@ def test_cli_angles_writes_csv_and_calibration(tmp_path):
     assert _rmse(arr[:, 2], tr)[0] < 1.0
 
 
-SIM = importlib.util.find_spec("posturepod.simulate")
+SIM = importlib.util.find_spec("posturepod.sim.simulate")
 
 
 def _sim_case(protocol, seed, causal, events):
-    from posturepod.simulate import simulate
+    from posturepod.sim.simulate import simulate
     kw = {"duration_s": 240.0} if protocol == "sitting" else {}
     try:
         res = simulate(protocol, seed, events=events, **kw)
@@ -147,14 +147,14 @@ def _sim_case(protocol, seed, causal, events):
             f"{'events' if events else 'auto'}: {name} rmse {rmse:.2f} max {mx:.2f}")
 
 
-@pytest.mark.skipif(SIM is None, reason="posturepod.simulate not available")
+@pytest.mark.skipif(SIM is None, reason="posturepod.sim.simulate not available")
 @pytest.mark.parametrize("seed", [1, 3, 4, 7, 8, 9, 11, 12])
 @pytest.mark.parametrize("causal", [False, True])
 def test_simulated_flexion_accuracy(seed, causal):
     _sim_case("flexion", seed, causal, events=seed % 2 == 1)
 
 
-@pytest.mark.skipif(SIM is None, reason="posturepod.simulate not available")
+@pytest.mark.skipif(SIM is None, reason="posturepod.sim.simulate not available")
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("causal", [False, True])
 def test_simulated_sitting_accuracy(seed, causal):

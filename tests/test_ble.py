@@ -1,7 +1,7 @@
 """BLE without radios: the real firmware (pod/link_ble.py, pod/backlog.py) in virtual boards,
 its `bluetooth` calls bridged to bumble peripherals on an emulated link, the host's real
 BleTransport and bleak code path on a bumble-backed bleak backend
-(posturepod/virtual/ble.py). See docs/ble.md.
+(posturepod/devices/virtual/ble_*.py). See docs/ble.md.
 
 Outage: a real 2-minute outage at 50 Hz end to end (POSTUREPOD_BLE_OUTAGE_S sets another
 length, e.g. 30 for a quick run); the 10-minutes-at-50-Hz capacity is proven by the firmware backlog itself under
@@ -23,12 +23,12 @@ from conftest import FIRMWARE, mp_env
 pytest.importorskip("bleak")
 pytest.importorskip("bumble")
 
-from posturepod.acquire import record  # noqa: E402
+from posturepod.pods.acquire import record
 from posturepod.commands.info import summary  # noqa: E402
 from posturepod.firmware.pod import wire  # noqa: E402
-from posturepod.loader import load  # noqa: E402
-from posturepod.recording import load_imu  # noqa: E402
-from posturepod.transport import ble as tble  # noqa: E402
+from posturepod.recordings.loader import load
+from posturepod.recordings.reader import load_imu
+from posturepod.pods.transport import ble as tble
 
 OUTAGE_S = float(os.environ.get("POSTUREPOD_BLE_OUTAGE_S", "120"))
 
@@ -157,7 +157,7 @@ def test_link_ble_imports_under_micropython(micropython, tmp_path):
 # ---- end to end over the emulated radio ---------------------------------------------------
 
 def _vble():
-    from posturepod.virtual import ble as vble
+    from posturepod.devices.virtual import ble_patient as vble
     return vble
 
 
@@ -327,7 +327,7 @@ def test_unbonded_central_cannot_send_commands(tmp_path):
         assert len(json.loads((pod.fs / "ble_bonds.json").read_text())) == 1
         t = tble.BleTransport(pod.pod_id)
         t.open()
-        from posturepod.protocol import StreamDecoder
+        from posturepod.pods.protocol import StreamDecoder
         dec = StreamDecoder()
         t.write(wire.encode_command("info", 77))
         infos = []

@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from posturepod.calibration import Calibration, CalibrationError, CalibrationWarning, calibrate
-from posturepod.data import Event, PodData, Recording
-from posturepod.fusion import ideal_imu, qmul
+from posturepod.motion.calibration import (
+    Calibration, CalibrationError, CalibrationWarning, calibrate)
+from posturepod.recordings.data import Event, PodData, Recording
+from posturepod.motion.fusion import ideal_imu
+from posturepod.motion.quaternion import mul as qmul
 
 RATE_HZ = 50.0
 #: share of the trunk bend each segment makes during the calibration bend

@@ -2,9 +2,9 @@
 without holding per-sample arrays (long-recording memory, issue 7)."""
 import numpy as np
 import pytest
-from posturepod import timeline as tlmod
-from posturepod.columns import Column, RecordFile
-from posturepod.recording import IMU_DTYPE, SYNC_DTYPE, SYNC_PING
+from posturepod.recordings import timeline as tlmod
+from posturepod.recordings.columns import Column, RecordFile
+from posturepod.recordings.format import IMU_DTYPE, SYNC_DTYPE, SYNC_PING
 
 
 def _pod_files(tmp_path, *, late=False):
@@ -160,7 +160,7 @@ def _csv(tmp_path, n=3000, mag=False):
 @pytest.mark.parametrize("mag,trailing_newline", [(False, True), (True, False)])
 def test_large_csv_is_read_on_demand_with_the_same_values(tmp_path, monkeypatch, mag,
                                                           trailing_newline):
-    from posturepod import csvio
+    from posturepod.recordings import csvio
     monkeypatch.setattr(csvio, "STREAM_MIN_BYTES", 0)
     monkeypatch.setattr(csvio, "ROWS_PER_MARK", 100)
     monkeypatch.setattr(csvio, "BLOCK", 512)
@@ -185,8 +185,8 @@ def test_large_csv_is_read_on_demand_with_the_same_values(tmp_path, monkeypatch,
 
 
 def test_large_csv_problems_name_the_line(tmp_path, monkeypatch):
-    from posturepod import csvio
-    from posturepod.data import DataError
+    from posturepod.recordings import csvio
+    from posturepod.recordings.data import DataError
     monkeypatch.setattr(csvio, "STREAM_MIN_BYTES", 0)
     monkeypatch.setattr(csvio, "BLOCK", 512)
     lines, data = _csv(tmp_path)
@@ -214,9 +214,9 @@ def test_opening_a_long_native_recording_holds_no_per_sample_array(tmp_path):
     axis alone as an array would be 17 MB and its accelerations as floats 52 MB."""
     import tracemalloc
 
-    from posturepod.columns import Column
-    from posturepod.loader import load
-    from posturepod.recording import RecordingWriter
+    from posturepod.recordings.columns import Column
+    from posturepod.recordings.loader import load
+    from posturepod.recordings.writer import RecordingWriter
     n, rate = 2_160_000, 50.0
     w = RecordingWriter(tmp_path / "rec", t0_monotonic=0.0)
     w.add_pod("pelvis", {"role": "pelvis", "odr_hz": rate, "acc_scale": 0.001,

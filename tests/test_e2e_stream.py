@@ -10,11 +10,11 @@ import time
 import numpy as np
 import pytest
 
-from posturepod.acquire import record
+from posturepod.pods.acquire import record
 from posturepod.commands.info import summary
-from posturepod.loader import load
-from posturepod.virtual.patient import VirtualPatient, monotonic_us, spawn_board
-from posturepod.virtual.trace import write_trace, still_with_taps
+from posturepod.recordings.loader import load
+from posturepod.devices.virtual.patient import VirtualPatient, monotonic_us, spawn_board
+from posturepod.devices.virtual.trace import write_trace, still_with_taps
 
 pytestmark = pytest.mark.usefixtures("micropython")
 
@@ -53,7 +53,7 @@ def test_three_pods_200hz_60s_no_loss_across_wraps(tmp_path):
     for role, s in session.stats().items():
         assert s.samples == len(rec.pods[role])
     # the thorax pod's 32-bit device time really wrapped
-    from posturepod.recording import load_imu
+    from posturepod.recordings.reader import load_imu
     t = load_imu(path / "thorax.imu")["t_us"].astype(np.int64)
     assert np.any(np.diff(t) < 0)
 
@@ -186,8 +186,8 @@ def test_recorder_killed_with_sigkill_leaves_a_readable_recording(tmp_path):
 def test_pod_reboot_mid_recording_is_a_new_segment(tmp_path):
     """A pod that resets (here: the reboot command; machine.reset() restarts the
     interpreter on the virtual board) comes back by itself, as a new segment."""
-    from posturepod.session import Session
-    from posturepod.recording import RecordingWriter
+    from posturepod.pods.session import Session
+    from posturepod.recordings.writer import RecordingWriter
     with VirtualPatient(tmp_path / "boards", rate_hz=100, roles=("pelvis", "head")) as vp:
         w = RecordingWriter(tmp_path / "rec")
         s = Session(vp.links, w)

@@ -1,6 +1,6 @@
 """The pod's command set, end to end: a virtual board (the real firmware in the MicroPython
-unix port behind a pseudo-terminal, posturepod.virtual.patient.spawn_board) driven by the
-real host code (posturepod.podlink.PodLink over pyserial), plus raw bytes written to the
+unix port behind a pseudo-terminal, posturepod.devices.virtual.patient.spawn_board) driven by the
+real host code (posturepod.pods.podlink.PodLink over pyserial), plus raw bytes written to the
 port for what the host code never sends (malformed lines, Ctrl-C, Ctrl-D)."""
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import pytest
 import serial
 
 from posturepod.firmware.pod import wire
-from posturepod.podlink import PodError, PodLink
-from posturepod.virtual.board import install_firmware
-from posturepod.virtual.patient import spawn_board
+from posturepod.pods.podlink import PodError, PodLink
+from posturepod.devices.virtual.board import install_firmware
+from posturepod.devices.virtual.patient import spawn_board
 
 pytestmark = pytest.mark.usefixtures("micropython")
 

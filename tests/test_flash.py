@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from posturepod import deploy
-from posturepod.deploy import DeployError
-from posturepod.virtual.patient import _wait_link
+from posturepod.devices import deploy
+from posturepod.devices.deploy_error import DeployError
+from posturepod.devices.virtual.patient import _wait_link
 
 pytestmark = pytest.mark.usefixtures("micropython")
 
@@ -55,7 +55,7 @@ def blank_board(tmp_path):
 
 
 def pod_info(port, timeout=8.0):
-    from posturepod.podlink import PodLink
+    from posturepod.pods.podlink import PodLink
     link = PodLink(str(port), auto_reconnect=False)
     try:
         return link.open(timeout)
@@ -121,7 +121,7 @@ def test_flash_blank_board_record_reflash_mpremote(blank_board, tmp_path):
     assert info["role"] == "pelvis" and info["rate_hz"] == 50
 
     # the firmware's own reboot (the hal's reset) restarts main.py too
-    from posturepod.podlink import PodLink
+    from posturepod.pods.podlink import PodLink
     link = PodLink(str(port), auto_reconnect=False)
     info1 = link.open(5)
     link.reboot()

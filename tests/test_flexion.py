@@ -1,4 +1,4 @@
-"""Forward-flexion analysis (posturepod.flexion, posturepod flexion): synthetic angle series
+"""Forward-flexion analysis (posturepod.flexion.analysis, posturepod flexion): synthetic angle series
 with known peaks, then end to end from simulate() through recording_angles()."""
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from posturepod import flexion as F
+from posturepod.flexion import analysis as F
 
 TOP_KEYS = {"protocol", "reps", "summary"}
 
@@ -364,7 +364,9 @@ class _Rec:
 
 def test_cli_json_prints_one_object(tmp_path, monkeypatch, capsys):
     """--json stdout is exactly one JSON object; flexion.json is saved beside REC."""
-    from posturepod import angles, cli, loader
+    from posturepod.motion import angles
+    from posturepod import cli
+    from posturepod.recordings import loader
     series, truth = make_series(peaks=(111, 113, 109), pattern="normal", seed=14)
     monkeypatch.setattr(loader, "load", lambda p: _Rec(Path(p), truth["events"]))
     monkeypatch.setattr(angles, "recording_angles", lambda rec, **kw: series)
@@ -407,7 +409,7 @@ def test_cli_pod_branch_wants_role_and_port(capsys):
 # --------------------------------------------------------------------------- end to end
 def _simulate_ok(pattern, n, start=0, limit=60):
     """Seeds for which simulate() runs (it raises for a few parameter draws: reported)."""
-    from posturepod.simulate import simulate
+    from posturepod.sim.simulate import simulate
     out, failed = [], []
     seed = start
     while len(out) < n and seed < start + limit:
@@ -424,7 +426,8 @@ def _simulate_ok(pattern, n, start=0, limit=60):
 
 def _sim_modules():
     try:
-        from posturepod import angles, simulate  # noqa: F401
+        from posturepod.motion import angles
+        from posturepod.sim import simulate
     except ImportError as e:          # pragma: no cover - while they are being written
         pytest.skip(f"simulate/angles not available: {e}")
 
@@ -433,7 +436,7 @@ def _sim_modules():
 @pytest.mark.parametrize("pattern", ["normal", "inhibited_hip"])
 def test_end_to_end_simulated(pattern):
     _sim_modules()
-    from posturepod.angles import recording_angles
+    from posturepod.motion.angles import recording_angles
     sims = _simulate_ok(pattern, 8)
     assert len(sims) >= 6
     worst = 0.0
@@ -467,7 +470,7 @@ def test_cli_end_to_end_subprocess(tmp_path):
     """The installed command on a simulated CSV recording: stdout is one JSON object even
     though the angle code may emit warnings (they go to the result, never to stdout)."""
     _sim_modules()
-    from posturepod.simulate import write_sim
+    from posturepod.sim.simulate import write_sim
     seed, sim = _simulate_ok("inhibited_hip", 1, start=3)[0]
     rec = tmp_path / "P-9" / "2025-05-01"
     write_sim(sim, rec)

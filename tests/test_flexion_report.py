@@ -16,9 +16,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from test_flexion import make_series  # noqa: E402
 
-from posturepod import flexion as F  # noqa: E402
-from posturepod import history as HI  # noqa: E402
-from posturepod.report import flexion_report as FR  # noqa: E402
+from posturepod.flexion import analysis as F
+from posturepod.report import history as HI
+from posturepod.flexion import report as FR
 from posturepod.report import html as H  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from posturepod.fusion import (FILTERS, LIVE_DEFAULT, RECORDED_DEFAULT, FusionError,
-                               FusionSettings, LiveFusion, fuse, ideal_imu,
-                               inclination_error_deg, qrotate, settings_for)
+from posturepod.motion.fusion import (
+    FILTERS, LIVE_DEFAULT, RECORDED_DEFAULT, FusionError, FusionSettings, LiveFusion, fuse,
+    ideal_imu, inclination_error_deg, settings_for)
+from posturepod.motion.quaternion import rotate as qrotate
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 BROAD = SHARED / "data" / "broad"
@@ -105,7 +106,7 @@ def test_zero_gyro_still_corrects_inclination():
     a = np.tile(Rotation.from_euler("x", 40, degrees=True).inv().apply([0, 0, 9.81]), (n, 1))
     g = np.zeros((n, 3))
     q0_wrong = np.array([1.0, 0, 0, 0])
-    from posturepod.fusion import _ahrs_pass
+    from posturepod.motion.fusion import _ahrs_pass
     for name in ("madgwick", "mahony"):
         s = settings_for(name, causal=True, gain=0.5, k_p=5.0)
         q, _ = _ahrs_pass(t, g, a, None, 100.0, s, np.zeros((n, 3)), q0=q0_wrong)
@@ -124,7 +125,7 @@ def test_gyro_bias_from_rest_periods():
     for name in ("madgwick", "vqf"):
         for causal in (True, False):
             s = settings_for(name, causal=causal)
-            from posturepod.fusion import fuse_detail
+            from posturepod.motion.fusion import fuse_detail
             r = fuse_detail(t, g, a, None, s)
             assert np.allclose(r.gyr_bias_rad_s[-1], bias, atol=np.radians(0.3)), (name, causal)
             assert np.max(inclination_error_deg(r.quat[500:], q[500:])) < 2.0
@@ -158,8 +159,8 @@ def test_settings_errors():
 
 def test_cli_fuse_roundtrip(tmp_path):
     from posturepod.cli import main
-    from posturepod.csvio import write_pod_csv
-    from posturepod.data import PodData
+    from posturepod.recordings.csvio import write_pod_csv
+    from posturepod.recordings.data import PodData
     rot = Rotation.from_euler("xy", [20, -35], degrees=True)
     t, g, a, _ = _static(_q(rot), n=200)
     write_pod_csv(tmp_path / "pelvis.csv", PodData("pelvis", t, a, g))

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from posturepod.flexion_live import FlexionGuide, GuideSettings
-from posturepod.live import LiveAngles
-from posturepod.simulate import simulate
+from posturepod.flexion.guide import FlexionGuide, GuideSettings
+from posturepod.motion.live import LiveAngles
+from posturepod.sim.simulate import simulate
 
 INFO = {"odr_hz": 100, "acc_scale": 1.0, "gyr_scale": 1.0}
 

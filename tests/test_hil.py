@@ -28,7 +28,7 @@ def pod(request):
     if not port:
         pytest.skip("hardware-in-the-loop test: give a flashed pod's port with "
                     "--pod-port /dev/ttyACM0 (see README, 'Tests on real boards')")
-    from posturepod.podlink import PodLink
+    from posturepod.pods.podlink import PodLink
     link = PodLink(port, auto_reconnect=False)
     info = link.open(8.0)
     rate0 = info.get("rate_hz")

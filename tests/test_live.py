@@ -5,9 +5,9 @@ import time
 import pytest
 
 from posturepod.commands.demo import make_trace
-from posturepod.flexion_live import run_guided
-from posturepod.loader import load
-from posturepod.virtual.patient import VirtualPatient, monotonic_us
+from posturepod.flexion.guide import run_guided
+from posturepod.recordings.loader import load
+from posturepod.devices.virtual.patient import VirtualPatient, monotonic_us
 
 pytestmark = pytest.mark.usefixtures("micropython")
 
@@ -44,9 +44,9 @@ def test_live_sitting_buzzes_the_pod_at_the_right_moments(tmp_path):
     """Virtual boards play a sitting scenario (seed 22: a head-forward spell from 37 s, a
     slouch from 96 s); the live tool must send buzz commands that the firmware receives
     (its motor log) about buzz_after_s after each posture began, and none before."""
-    from posturepod.simulate import simulate
-    from posturepod.sitting_live import run_live
-    from posturepod.virtual.trace import write_trace
+    from posturepod.sim.simulate import simulate
+    from posturepod.sitting.guide import run_live
+    from posturepod.devices.virtual.trace import write_trace
     res = simulate("sitting", 22, duration_s=240, clock_errors=False, true_rate_hz=200)
     pods = {r: {"acc_m_s2": a, "gyr_rad_s": g} for r, (t, a, g) in res.sensors_true.items()}
     trace = write_trace(tmp_path / "sit.trace", 200, pods)

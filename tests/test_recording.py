@@ -6,10 +6,11 @@ import sys
 import numpy as np
 import pytest
 
-from posturepod.csvio import read_csv_dir, read_pod_csv, write_csv_dir
-from posturepod.data import DataError
-from posturepod.loader import load
-from posturepod.recording import RecordingError, RecordingWriter, read_recording
+from posturepod.recordings.csvio import read_csv_dir, read_pod_csv, write_csv_dir
+from posturepod.recordings.data import DataError
+from posturepod.recordings.loader import load
+from posturepod.recordings.reader import read_recording
+from posturepod.recordings.writer import RecordingError, RecordingWriter
 
 
 def _write(path, n=1000, rate=100, roles=("pelvis", "thorax"), gap_at=None):
@@ -82,7 +83,7 @@ def test_cannot_create_directory_is_clear():
 DISK_FULL = r'''
 import resource, signal, sys
 import numpy as np
-from posturepod.recording import RecordingWriter, RecordingError
+from posturepod.recordings.writer import RecordingError, RecordingWriter
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 w = RecordingWriter(sys.argv[1], t0_monotonic=0.0)
 w.add_pod("pelvis", {"odr_hz": 100}, "t")
@@ -163,8 +164,8 @@ def test_cli_error_names_file(tmp_path):
 def test_import_csv_to_native_and_lazy_si_values(tmp_path):
     """CSV -> native (quantised like a pod) -> loads with the same times and values within
     one count; SI values and times are read from the files slice by slice."""
-    from posturepod.columns import Column
-    from posturepod.simulate import simulate, write_sim
+    from posturepod.recordings.columns import Column
+    from posturepod.sim.simulate import simulate, write_sim
     res = simulate("flexion", 2, rate_hz=100)
     write_sim(res, tmp_path / "csv")
     csv = read_csv_dir(tmp_path / "csv")
@@ -184,7 +185,7 @@ def test_import_csv_to_native_and_lazy_si_values(tmp_path):
         assert q.acc_m_s2[5:9].shape == (4, 3) and q.acc_m_s2.shape == p.acc_m_s2.shape
     assert [e.label for e in nat.events] == [e.label for e in csv.events]
     # the analyses read it like any other recording
-    from posturepod.angles import recording_angles
+    from posturepod.motion.angles import recording_angles
     a_csv = recording_angles(csv)
     a_nat = recording_angles(nat)
     n = min(len(a_csv), len(a_nat))

@@ -7,9 +7,9 @@ import sys
 import numpy as np
 import pytest
 
-from posturepod import selftest as st
-from posturepod.virtual.patient import monotonic_us, spawn_board
-from posturepod.virtual.trace import G, write_trace
+from posturepod.devices import selftest as st
+from posturepod.devices.virtual.patient import monotonic_us, spawn_board
+from posturepod.devices.virtual.trace import G, write_trace
 
 CLI = [sys.executable, "-m", "posturepod.cli"]
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from posturepod.simulate import simulate, write_sim
-from posturepod.sim import quat as Q
+from posturepod.sim.simulate import simulate, write_sim
+from posturepod.motion import quaternion as Q
 
 G = 9.80665
 
@@ -275,7 +275,7 @@ def test_mag_only_when_asked():
 
 def test_write_sim_and_cli(tmp_path):
     from posturepod.cli import main
-    from posturepod.csvio import read_csv_dir
+    from posturepod.recordings.csvio import read_csv_dir
     res = simulate("flexion", 3, rate_hz=50, events=False)
     write_sim(res, tmp_path / "a")
     rec = read_csv_dir(tmp_path / "a")

@@ -372,7 +372,7 @@ def test_write_result_and_earlier_days(tmp_path):
 
 @pytest.fixture(scope="module")
 def sim_day_dir(tmp_path_factory):
-    sim = pytest.importorskip("posturepod.simulate")
+    sim = pytest.importorskip("posturepod.sim.simulate")
     d = tmp_path_factory.mktemp("simday") / "2026-01-07"
     res = sim.simulate("sitting", seed=11, rate_hz=50.0, duration_s=1200.0)
     sim.write_sim(res, d)
@@ -401,7 +401,7 @@ def test_cli_json_and_sitting_json(sim_day_dir, capsys):
     assert saved["patient"] == "P-07"
     assert saved["recorded_at"] == "2026-01-07T09:15:00"
     assert isinstance(saved["summary"], dict)
-    from posturepod.history import read_session
+    from posturepod.report.history import read_session
     ses = read_session(d / "sitting.json")
     assert ses.protocol == "sitting" and ses.patient == "P-07"
     assert_matches(truth["slouch_episodes"], obj["slouch_episodes"], what="slouch")
@@ -431,7 +431,7 @@ def test_simulated_day_end_to_end(seed):
     """simulate() (random pod mountings, sensor and clock errors) -> angles -> analysis:
     slouch and head-forward time within 5 % of truth, every episode and break found with
     no false ones, boundaries within 5 s."""
-    sim = pytest.importorskip("posturepod.simulate")
+    sim = pytest.importorskip("posturepod.sim.simulate")
     from posturepod.sitting import analyse_recording
     res = sim.simulate("sitting", seed=seed, rate_hz=50.0, duration_s=2400.0)
     tr = res.truth
@@ -475,10 +475,10 @@ def test_analysis_reads_recordings_slice_by_slice(sim_day_dir, tmp_path, monkeyp
     """The whole sitting analysis, from a native recording and from a CSV read on demand,
     never turns a whole column into an array (what keeps an 8-hour day's memory flat;
     bench/day_sitting.py measures it), and finds the same as from the CSV in memory."""
-    from posturepod import csvio
-    from posturepod.columns import Column
-    from posturepod.loader import load
-    from posturepod.recording import write_native
+    from posturepod.recordings import csvio
+    from posturepod.recordings.columns import Column
+    from posturepod.recordings.loader import load
+    from posturepod.recordings.writer import write_native
     from posturepod.sitting import analyse_recording
     d, _ = sim_day_dir
     with warnings.catch_warnings():

@@ -15,7 +15,7 @@ import pytest
 from test_sitting import analyse_synth, synth_day
 
 from posturepod.report import html as H
-from posturepod.report.sitting_report import build_report, write_report
+from posturepod.sitting.report import build_report, write_report
 
 
 @pytest.fixture(scope="module")

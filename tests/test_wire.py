@@ -8,7 +8,7 @@ from hypothesis import given, settings, strategies as st
 
 from conftest import ROOT, mp_env
 from posturepod.firmware.pod import wire
-from posturepod.protocol import StreamDecoder, crc16 as fast_crc16, decode_block
+from posturepod.pods.protocol import StreamDecoder, crc16 as fast_crc16, decode_block
 
 VECTORS = ROOT / "tests" / "golden" / "wire_vectors.json"
 CHECK = ROOT / "tests" / "mp" / "wire_check.py"
@@ -131,7 +131,7 @@ def test_crc_error_counted():
 
 def test_decode_block_names_problem():
     import pytest
-    from posturepod.protocol import FrameError
+    from posturepod.pods.protocol import FrameError
     with pytest.raises(FrameError, match="CRC"):
         f = bytearray(_frame(1))
         f[3] ^= 0x10

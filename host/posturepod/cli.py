@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    from .data import DataError
+    from posturepod.recordings.data import DataError
     try:
         return int(args.func(args) or 0)
     except DataError as e:

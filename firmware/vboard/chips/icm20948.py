@@ -17,9 +17,9 @@
 # Simplification: the model samples BOTH sensors on the gyro's grid (the real accelerometer
 # runs on its own 1.125 kHz / (1 + ACCEL_SMPLRT_DIV) grid; the accel divider is stored only).
 # FIFO: 512 bytes, records in register order for the FIFO_EN_2 bits.
-from vboard.chips.mpu6050 import G_TRACE, PI_E9, Core, mult
+from vboard.chips.base import Chip
 
-_GYR_LSB10 = (1310, 655, 328, 164)
+_GYR_LSB10 = (1310, 655, 328, 164)      # LSB per dps, x10
 _WHO_AM_I = 0x00
 _USER_CTRL = 0x03
 _PWR_MGMT_1 = 0x06
@@ -41,30 +41,27 @@ _GYRO_CONFIG_1 = 0x01
 _ACCEL_CONFIG = 0x14
 
 
-class Icm20948(Core):
+class Icm20948(Chip):
     ADDRESSES = (0x68, 0x69)
 
     def __init__(self, source, clock):
         self.variant = "ICM-20948"
-        self.regs = bytearray(4 * 128)
-        self.bank = 0
-        self._init_core(source, clock, 512, 0, 6)
-        self._reset()
+        Chip.__init__(self, source, clock, 4 * 128, _DATA, 0, 6, 512, port=_FIFO_R_W)
 
-    def _reset(self):
+    def _select(self, bank):
+        self.bank = bank
+        self.port = _FIFO_R_W if bank == 0 else -1      # FIFO_R_W is in bank 0
+
+    def _defaults(self):
         r = self.regs
-        for i in range(4 * 128):
-            r[i] = 0
-        for i in range(14):
-            self.data[i] = 0
-        self.bank = 0
+        self._select(0)
         r[_WHO_AM_I] = 0xEA
         r[_PWR_MGMT_1] = 0x41
         r[0x05] = 0x40                          # LP_CONFIG
         r[_B2 + _GYRO_CONFIG_1] = 0x01
         r[_B2 + _ACCEL_CONFIG] = 0x01
-        self.fifo.clear()
-        self.rec_len = 0
+
+    def _config(self):
         self._scales()
         self._rate()
 
@@ -72,8 +69,7 @@ class Icm20948(Core):
         r = self.regs
         afs = (r[_B2 + _ACCEL_CONFIG] >> 1) & 3
         fs = (r[_B2 + _GYRO_CONFIG_1] >> 1) & 3
-        self.ma = mult(16384 >> afs, G_TRACE)
-        self.mg = mult(_GYR_LSB10[fs] * 180 * 1000, 10 * PI_E9)
+        self._ranges(16384 >> afs, 1, _GYR_LSB10[fs], 10)
 
     def _rate(self):
         r = self.regs
@@ -86,21 +82,12 @@ class Icm20948(Core):
 
     def _fifo_sel(self):
         f = self.regs[_FIFO_EN_2]
-        sel = self.sel
-        n = 0
-        if f & 0x10:
-            for i in range(6):
-                sel[n] = i
-                n += 1
+        n = self._pick(0, 0, 6) if f & 0x10 else 0          # accel
         for ax in range(3):
             if f & (0x02 << ax):
-                sel[n] = 6 + 2 * ax
-                sel[n + 1] = 7 + 2 * ax
-                n += 2
+                n = self._pick(n, 6 + 2 * ax, 2)             # gyro x, y, z
         if f & 0x01:
-            sel[n] = 12
-            sel[n + 1] = 13
-            n += 2
+            n = self._pick(n, 12, 2)                         # temp
         self.rec_len = n
 
     def _fifo_on(self):
@@ -118,62 +105,44 @@ class Icm20948(Core):
         if self.regs[_INT_ENABLE_1] & 0x01:
             self.regs[_INT_STATUS_1] |= 0x01
 
-    def read_into(self, reg, buf):
-        self._update()
-        r = self.regs
-        for i in range(len(buf)):
-            reg &= 0x7F
-            if reg == _BANK_SEL:
-                buf[i] = self.bank << 4
-            elif self.bank != 0:
-                buf[i] = r[(self.bank << 7) + reg]
-            elif reg == _FIFO_R_W:
-                buf[i] = self.fifo.pop()
-                continue
-            elif reg == _FIFO_COUNTH:
-                buf[i] = self.fifo.n >> 8
-            elif reg == _FIFO_COUNTL:
-                buf[i] = self.fifo.n & 0xFF
-            elif reg == _INT_STATUS_1 or reg == _INT_STATUS_2:
-                buf[i] = r[reg]
-                r[reg] = 0
-            elif _DATA <= reg < _DATA + 14:
-                buf[i] = self.data[reg - _DATA]
-            else:
-                buf[i] = r[reg]
-            reg += 1
+    def _get(self, reg):
+        if reg == _BANK_SEL:
+            return self.bank << 4
+        if self.bank != 0:
+            return self.regs[(self.bank << 7) + reg]
+        if reg == _FIFO_COUNTH:
+            return self.fifo.n >> 8
+        if reg == _FIFO_COUNTL:
+            return self.fifo.n & 0xFF
+        if reg == _INT_STATUS_1 or reg == _INT_STATUS_2:
+            return self._take(reg)
+        return Chip._get(self, reg)
 
-    def write(self, reg, buf):
-        self._update()
+    def _put(self, reg, v):
         r = self.regs
-        for i in range(len(buf)):
-            reg &= 0x7F
-            v = buf[i]
-            if reg == _BANK_SEL:
-                self.bank = (v >> 4) & 3
-            elif self.bank == 2:
-                r[_B2 + reg] = v
-                if reg == _GYRO_CONFIG_1 or reg == _ACCEL_CONFIG:
-                    self._scales()
-                if reg == _GYRO_SMPLRT_DIV or reg == _GYRO_CONFIG_1:
-                    self._rate()
-            elif self.bank != 0:
-                r[(self.bank << 7) + reg] = v
-            elif reg == _PWR_MGMT_1:
-                if v & 0x80:
-                    self._reset()
-                    return
-                r[reg] = v
+        if reg == _BANK_SEL:
+            self._select((v >> 4) & 3)
+        elif self.bank == 2:
+            r[_B2 + reg] = v
+            if reg == _GYRO_CONFIG_1 or reg == _ACCEL_CONFIG:
+                self._scales()
+            if reg == _GYRO_SMPLRT_DIV or reg == _GYRO_CONFIG_1:
                 self._rate()
-            elif reg == _FIFO_R_W:
-                continue
-            elif reg == _WHO_AM_I or reg == _INT_STATUS_1 or reg == _INT_STATUS_2 or \
-                    reg == _FIFO_COUNTH or reg == _FIFO_COUNTL or _DATA <= reg < _DATA + 14:
-                pass
-            else:
-                r[reg] = v
-                if reg == _FIFO_RST and v & 0x1F:
-                    self.fifo.clear()
-                elif reg == _FIFO_EN_2:
-                    self._fifo_sel()
-            reg += 1
+        elif self.bank != 0:
+            r[(self.bank << 7) + reg] = v
+        elif reg == _PWR_MGMT_1:
+            if v & 0x80:
+                self._reset()
+                return True
+            r[reg] = v
+            self._rate()
+        elif reg == _FIFO_R_W or reg == _WHO_AM_I or reg == _INT_STATUS_1 or \
+                reg == _INT_STATUS_2 or reg == _FIFO_COUNTH or reg == _FIFO_COUNTL or \
+                _DATA <= reg < _DATA + 14:
+            pass   # read-only (writing the FIFO is not modelled)
+        else:
+            r[reg] = v
+            if reg == _FIFO_RST and v & 0x1F:
+                self.fifo.clear()
+            elif reg == _FIFO_EN_2:
+                self._fifo_sel()

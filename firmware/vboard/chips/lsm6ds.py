@@ -26,7 +26,7 @@
 # when a word is read or the FIFO is emptied.
 # Simplification: the model samples both sensors on one grid, the faster of ODR_XL/ODR_G,
 # and batches at that rate (the drivers set all rates equal).
-from vboard.chips.mpu6050 import G_TRACE, PI_E9, Core, mult
+from vboard.chips.base import Chip
 
 _WHO = {"LSM6DSOX": 0x6C, "LSM6DS3TR-C": 0x6A}
 _ODR = ((0, 1), (25, 2), (26, 1), (52, 1), (104, 1), (208, 1), (416, 1), (833, 1),
@@ -57,7 +57,7 @@ _C_OUT_L = 0x3E
 _C_OUT_H = 0x3F
 
 
-class Lsm6ds(Core):
+class Lsm6ds(Chip):
     ADDRESSES = (0x6A, 0x6B)
 
     def __init__(self, source, clock, variant="LSM6DSOX"):
@@ -65,34 +65,26 @@ class Lsm6ds(Core):
             raise ValueError("unknown LSM6DS variant " + variant)
         self.variant = variant
         self.ox = variant == "LSM6DSOX"
-        self.regs = bytearray(128)
-        self.cur = bytearray(7)        # the word being read out
+        self.cur = bytearray(7 if self.ox else 2)      # the FIFO word being read out
+        # FIFO output registers: a burst read rolls over from out1 back to out0
+        self.out0, self.out1 = (_X_TAG, _X_END) if self.ox else (_C_OUT_L, _C_OUT_H)
         self.tagcnt = 0
         self.ovr = 0                   # DSOX: latched overrun; DS3TR-C: OVER_RUN
-        if self.ox:
-            self._init_core(source, clock, 512 * 7, 8, 2, False)
-        else:
-            self._init_core(source, clock, 4096, 8, 2, False, 12)
-        self._reset()
+        Chip.__init__(self, source, clock, 128, _DATA, 8, 2, 512 * 7 if self.ox else 4096,
+                      big=False)
 
-    def _reset(self):
+    def _defaults(self):
         r = self.regs
-        for i in range(128):
-            r[i] = 0
-        for i in range(14):
-            self.data[i] = 0
         r[_WHO_AM_I] = _WHO[self.variant]
         r[_CTRL3_C] = 0x04
         if self.ox:
             r[_CTRL9_XL] = 0xE0
-        self.fifo.clear()
         self.ovr = 0
-        self._config()
 
     def _config(self):
         r = self.regs
-        self.ma = mult(1000000, _XL_UG[(r[_CTRL1_XL] >> 2) & 3] * G_TRACE)
-        self.mg = mult(180 * 1000000000, _G_UDPS[(r[_CTRL2_G] >> 2) & 3] * PI_E9)
+        self._ranges(1000000, _XL_UG[(r[_CTRL1_XL] >> 2) & 3],
+                     1000000, _G_UDPS[(r[_CTRL2_G] >> 2) & 3])
         cx = r[_CTRL1_XL] >> 4
         cg = r[_CTRL2_G] >> 4
         c = cx if _RANK[cx] >= _RANK[cg] else cg
@@ -100,23 +92,16 @@ class Lsm6ds(Core):
             self.tick.stop()
         else:
             self.tick.start(_ODR[c][0], _ODR[c][1])
-        n = 0
         if self.ox:
             f = r[_X_FIFO_CTRL3]
-            n = (7 if f >> 4 else 0) + (7 if f & 15 else 0)
+            self.rec_len = (7 if f >> 4 else 0) + (7 if f & 15 else 0)
         else:
             f = r[_C_FIFO_CTRL3]
-            sel = self.sel
-            if f & 0x38:
-                for i in range(6):
-                    sel[n] = 2 + i
-                    n += 1
+            n = self._pick(0, 2, 6) if f & 0x38 else 0       # gyro
             if f & 0x07:
-                for i in range(6):
-                    sel[n] = 8 + i
-                    n += 1
+                n = self._pick(n, 8, 6)                      # accel
             self.fifo.mod = n if n else 1
-        self.rec_len = n
+            self.rec_len = n
 
     def _mode(self):
         if self.ox:
@@ -139,7 +124,7 @@ class Lsm6ds(Core):
 
     def _push(self):
         if not self.ox:
-            Core._push(self)
+            Chip._push(self)
             return
         f = self.regs[_X_FIFO_CTRL3]
         c = self.tagcnt
@@ -159,8 +144,7 @@ class Lsm6ds(Core):
         d = self.data
         for i in range(6):
             w[1 + i] = d[o + i]
-        if self.fifo.push(w, 7, self._overwrite()):
-            self.ovr = 1
+        self._store(w, 7)
 
     def _status(self, reg):
         f = self.fifo
@@ -190,64 +174,41 @@ class Lsm6ds(Core):
         pat = f.phase >> 1
         return pat & 0xFF if reg == _C_FSTAT3 else pat >> 8
 
-    def read_into(self, reg, buf):
-        self._update()
-        r = self.regs
-        inc = r[_CTRL3_C] & 0x04
-        ox = self.ox
-        cur = self.cur
-        for i in range(len(buf)):
-            reg &= 0x7F
-            if _FSTAT1 <= reg <= (_FSTAT2 if ox else _C_FSTAT4):
-                v = self._status(reg)
-            elif ox and _X_TAG <= reg <= _X_END:
-                if reg == _X_TAG:
-                    for j in range(7):
-                        cur[j] = self.fifo.pop()
-                v = cur[reg - _X_TAG]
-                if reg == _X_END:
-                    reg = _X_TAG - 1
-            elif not ox and (reg == _C_OUT_L or reg == _C_OUT_H):
-                if reg == _C_OUT_L:
-                    cur[0] = self.fifo.pop()
-                    cur[1] = self.fifo.pop()
-                    if self.fifo.n + self.rec_len <= self.fifo.cap:
-                        self.ovr = 0
-                    v = cur[0]
-                else:
-                    v = cur[1]
-                    reg = _C_OUT_L - 1
-            elif _DATA <= reg < _DATA + 14:
-                v = self.data[reg - _DATA]
-                r[_STATUS] &= 0xFB if reg < _DATA + 2 else (0xFD if reg < _DATA + 8 else 0xFE)
-            else:
-                v = r[reg]
-            buf[i] = v
-            if inc:
-                reg += 1
+    def _get(self, reg):
+        if self.out0 <= reg <= self.out1:
+            cur = self.cur
+            if reg == self.out0:       # pops the next word
+                f = self.fifo
+                f.pop_into(cur, 0)
+                if not self.ox and f.n + self.rec_len <= f.cap:
+                    self.ovr = 0
+            return cur[reg - self.out0]
+        if _FSTAT1 <= reg <= (_FSTAT2 if self.ox else _C_FSTAT4):
+            return self._status(reg)
+        if _DATA <= reg < _DATA + 14:
+            self.regs[_STATUS] &= 0xFB if reg < _DATA + 2 else (0xFD if reg < _DATA + 8 else 0xFE)
+        return Chip._get(self, reg)
 
-    def write(self, reg, buf):
-        self._update()
+    def _next(self, reg, rd):
+        if rd and reg == self.out1:
+            reg = self.out0 - 1
+        return reg + 1 if self.regs[_CTRL3_C] & 0x04 else reg      # IF_INC
+
+    def _put(self, reg, v):
         r = self.regs
-        for i in range(len(buf)):
-            reg &= 0x7F
-            v = buf[i]
-            if reg == _CTRL3_C and v & 0x01:
-                self._reset()
-                return
-            if reg == _WHO_AM_I or reg == _STATUS or _DATA <= reg < _DATA + 14 or \
-                    _FSTAT1 <= reg <= _C_OUT_H or reg >= _X_TAG:
-                pass                   # read-only
-            else:
-                r[reg] = v
-                if reg == _CTRL3_C:
-                    r[reg] = v & 0x7E  # BOOT done at once
-                if reg == _CTRL1_XL or reg == _CTRL2_G or \
-                        reg == (_X_FIFO_CTRL3 if self.ox else _C_FIFO_CTRL3):
-                    self._config()
-                if reg == (_X_FIFO_CTRL4 if self.ox else _C_FIFO_CTRL5):
-                    if not v & 7:
-                        self.fifo.clear()
-                        self.ovr = 0
-            if r[_CTRL3_C] & 0x04:
-                reg += 1
+        if reg == _CTRL3_C and v & 0x01:
+            self._reset()
+            return True
+        if reg == _WHO_AM_I or reg == _STATUS or _DATA <= reg < _DATA + 14 or \
+                _FSTAT1 <= reg <= _C_OUT_H or reg >= _X_TAG:
+            return False               # read-only
+        r[reg] = v
+        if reg == _CTRL3_C:
+            r[reg] = v & 0x7E          # BOOT done at once
+        if reg == _CTRL1_XL or reg == _CTRL2_G or \
+                reg == (_X_FIFO_CTRL3 if self.ox else _C_FIFO_CTRL3):
+            self._config()
+        if reg == (_X_FIFO_CTRL4 if self.ox else _C_FIFO_CTRL5) and not v & 7:
+            self.fifo.clear()          # bypass mode empties the FIFO
+            self.ovr = 0
+        return False

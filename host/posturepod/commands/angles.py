@@ -27,9 +27,9 @@ def run(args) -> int:
 
     import numpy as np
 
-    from ..angles import ANGLE_NAMES, iter_angles
-    from ..calibration import CalibrationWarning, calibrate
-    from ..loader import load
+    from posturepod.motion.angles import ANGLE_NAMES, iter_angles
+    from posturepod.motion.calibration import CalibrationWarning, calibrate
+    from posturepod.recordings.loader import load
 
     rec = load(args.recording)
     with warnings.catch_warnings():

@@ -27,8 +27,8 @@ def make_trace(protocol: str, pattern: str, seed: int, out: Path, seconds: float
                rate_hz: int):
     """Simulate the patient and write the trace the virtual boards feel. Returns
     (trace path, duration s, truth dict)."""
-    from ..simulate import simulate
-    from ..virtual.trace import write_trace
+    from posturepod.sim.simulate import simulate
+    from posturepod.devices.virtual.trace import write_trace
     kw = {}
     if protocol == "sitting":
         kw["duration_s"] = max(seconds or 300.0, 120.0)
@@ -44,8 +44,8 @@ def make_trace(protocol: str, pattern: str, seed: int, out: Path, seconds: float
 
 
 def _run(a):
-    from ..virtual.patient import VirtualPatient, monotonic_us
-    from ..acquire import record
+    from posturepod.devices.virtual.patient import VirtualPatient, monotonic_us
+    from posturepod.pods.acquire import record
     from .info import print_summary
     work = Path(tempfile.mkdtemp(prefix="posturepod-demo-"))
     out = Path(a.out) if a.out else work / "recording"
@@ -62,7 +62,7 @@ def _run(a):
         # the firmware's BLE link, bridged to bumble peripherals; the host connects with
         # its real BleTransport (bleak) through a bumble-backed bleak backend
         try:
-            from ..virtual.ble import VirtualBlePatient as Patient
+            from posturepod.devices.virtual.ble_patient import VirtualBlePatient as Patient
         except ImportError as e:
             print(f"posturepod demo: --transport ble needs bleak and bumble "
                   f"(pip install posturepod[ble]): {e}", file=sys.stderr)
@@ -76,7 +76,7 @@ def _run(a):
             time.sleep(0.05)
         meta = {"demo": {"seed": a.seed, "pattern": a.pattern, "trace_t0_us": t0}}
         if a.protocol == "flexion" and not a.seconds:
-            from ..flexion_live import run_guided
+            from posturepod.flexion.guide import run_guided
             g = run_guided(pods, out, reps=len(truth.get("reps", [])) or 3,
                            patient="demo-001", live_view=not a.no_live, max_s=seconds,
                            extra_meta=meta)
@@ -85,7 +85,7 @@ def _run(a):
                   f"{g['latency_ms_median']:.2f} ms (median) after a frame arrived",
                   file=sys.stderr)
         elif a.protocol == "sitting":
-            from ..sitting_live import run_live
+            from posturepod.sitting.guide import run_live
             r = run_live(pods, out, buzz_after_s=a.buzz_after, break_after_s=1800.0,
                          seconds=seconds, patient="demo-001", live_view=not a.no_live,
                          extra_meta=meta)

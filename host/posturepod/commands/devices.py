@@ -20,10 +20,9 @@ def register(sub):
 
 def known_usb_ids() -> dict:
     """(vid, pid) -> board profile names, from hardware/boards/*.json."""
-    from pathlib import Path
+    from posturepod.devices.boards import BOARDS_DIR
     ids: dict = {}
-    boards = Path(__file__).resolve().parents[1] / "boards"
-    for f in sorted(boards.glob("*.json")):
+    for f in sorted(BOARDS_DIR.glob("*.json")):
         d = json.loads(f.read_text())
         for u in d.get("usb") or []:
             try:
@@ -35,7 +34,7 @@ def known_usb_ids() -> dict:
 
 
 def probe(port: str, timeout_s: float = 1.5) -> dict:
-    from ..podlink import PodError, PodLink
+    from posturepod.pods.podlink import PodError, PodLink
     link = PodLink(port, auto_reconnect=False)
     try:
         info = link.open(timeout_s)
@@ -52,7 +51,7 @@ def ble_rows(seconds: float = 3.0, probe_info: bool = False) -> tuple[list, str 
     """BLE pods in range as rows (port "ble:<short id>"), and why there are none if the
     scan could not run (no bleak, no adapter)."""
     try:
-        from ..transport import ble as tble
+        from posturepod.pods.transport import ble as tble
         found = tble.find_pods(seconds)
     except ImportError:
         return [], "BLE scan skipped: bleak is not installed (pip install posturepod[ble])"

@@ -10,8 +10,8 @@ def register(sub):
 
 
 def _run(a):
-    from ..csvio import write_csv_dir
-    from ..loader import load
+    from posturepod.recordings.csvio import write_csv_dir
+    from posturepod.recordings.loader import load
     rec = load(a.rec)
     write_csv_dir(a.out, rec)
     print(f"wrote {a.out}: " + ", ".join(f"{r}.csv ({len(p)} rows)" for r, p in rec.pods.items())

@@ -5,7 +5,7 @@ import sys
 
 
 def register(sub):
-    from ..deploy import board_names
+    from posturepod.devices.boards import board_names
     p = sub.add_parser(
         "flash", help="install the firmware on a MicroPython board",
         description="Compile the firmware to .mpy for the board, copy what changed with "
@@ -28,7 +28,8 @@ def register(sub):
 
 
 def _run(a):
-    from ..deploy import DeployError, flash, format_info, imu_hint
+    from posturepod.devices.deploy import flash, format_info, imu_hint
+    from posturepod.devices.deploy_error import DeployError
 
     def log(msg):
         print(msg, flush=True)

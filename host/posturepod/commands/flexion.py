@@ -45,9 +45,9 @@ def _guided(args) -> int:
     import time
     from pathlib import Path
     from .record import parse_pods
-    from ..flexion_live import run_guided
-    from ..podlink import PodError
-    from ..recording import RecordingError
+    from posturepod.flexion.guide import run_guided
+    from posturepod.pods.podlink import PodError
+    from posturepod.recordings.writer import RecordingError
     try:
         pods = parse_pods(args.pod)
     except ValueError as e:
@@ -101,7 +101,7 @@ def _recorded_at(rec, path) -> tuple[str, str]:
 def _config(args):
     from dataclasses import replace
 
-    from ..flexion import FlexionConfig, VerdictRule
+    from posturepod.flexion.analysis import FlexionConfig, VerdictRule
     rule = VerdictRule()
     changes = {}
     if args.min_trunk is not None:
@@ -126,13 +126,13 @@ def run(args) -> int:
     import json
     from pathlib import Path
 
-    from .. import flexion as F
-    from ..data import DataError
-    from ..loader import load
+    from posturepod.flexion import analysis as F
+    from posturepod.recordings.data import DataError
+    from posturepod.recordings.loader import load
 
     path = Path(args.rec)
     rec = load(path)
-    from ..angles import recording_angles
+    from posturepod.motion.angles import recording_angles
     import warnings
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -179,8 +179,8 @@ def run(args) -> int:
                   file=sys.stderr)
 
     if args.report:
-        from .. import history as HI
-        from ..report.flexion_report import write_report
+        from posturepod.report import history as HI
+        from posturepod.flexion.report import write_report
         sessions = []
         if patient:
             root = Path(args.history) if args.history else rec_dir.parent
@@ -209,7 +209,7 @@ def run(args) -> int:
 
 
 def _print_text(result, patient, recorded_at, saved_to) -> None:
-    from ..flexion import INCONCLUSIVE
+    from posturepod.flexion.analysis import INCONCLUSIVE
     s = result.summary
 
     def f(x, nd=0):

@@ -30,8 +30,8 @@ def register(subparsers) -> None:
 def run(args) -> int:
     import numpy as np
 
-    from ..csvio import read_pod_csv
-    from ..fusion import fuse, settings_for
+    from posturepod.recordings.csvio import read_pod_csv
+    from posturepod.motion.fusion import fuse, settings_for
 
     pod = read_pod_csv(args.pod_csv)
     use_mag = bool(args.mag and pod.mag_ut is not None)

@@ -22,8 +22,8 @@ def run(args) -> int:
     import json
     from pathlib import Path
 
-    from ..data import DataError
-    from .. import history
+    from posturepod.recordings.data import DataError
+    from posturepod.report import history
 
     root = Path(args.dir)
     if not root.exists():

@@ -14,8 +14,8 @@ def register(sub):
 
 
 def _run(a):
-    from ..csvio import read_csv_dir
-    from ..recording import write_native
+    from posturepod.recordings.csvio import read_csv_dir
+    from posturepod.recordings.writer import write_native
     rec = read_csv_dir(a.csv_dir)
     out = write_native(rec, a.out, acc_range_g=a.acc_range_g, gyr_range_dps=a.gyr_range_dps)
     print(f"imported {a.csv_dir} -> {out}: " +

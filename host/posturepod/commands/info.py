@@ -10,7 +10,7 @@ def register(sub):
 
 
 def summary(path) -> dict:
-    from ..loader import load
+    from posturepod.recordings.loader import load
     rec = load(path)
     pods = []
     log = rec.meta.get("log", [])

@@ -13,7 +13,7 @@ def register(sub):
 
 def _run(a):
     from pathlib import Path
-    from ..recording import read_meta
+    from posturepod.recordings.reader import read_meta
     path = Path(a.rec)
     meta = read_meta(path)
     t = a.time_s if a.time_s is not None else time.monotonic() - float(meta["t0_monotonic_s"])

@@ -34,9 +34,9 @@ def register(sub):
 
 
 def _run(a, parser):
-    from ..acquire import record
-    from ..podlink import PodError
-    from ..recording import RecordingError
+    from posturepod.pods.acquire import record
+    from posturepod.pods.podlink import PodError
+    from posturepod.recordings.writer import RecordingError
     pods = parse_pods(a.pod, parser)
     try:
         path, session = record(pods, a.out, seconds=a.seconds, rate_hz=a.rate_hz,

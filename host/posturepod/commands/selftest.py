@@ -20,8 +20,8 @@ def register(sub):
 
 
 def _run(a):
-    from ..podlink import PodError
-    from ..selftest import run_selftest
+    from posturepod.pods.podlink import PodError
+    from posturepod.devices.selftest import run_selftest
 
     def say(msg):
         print(msg, flush=True)

@@ -30,7 +30,7 @@ def register(subparsers) -> None:
 def run(args) -> int:
     import time
 
-    from ..simulate import simulate, write_sim
+    from posturepod.sim.simulate import simulate, write_sim
 
     t0 = time.monotonic()
     res = simulate(args.protocol, args.seed, rate_hz=args.rate_hz, pattern=args.pattern,

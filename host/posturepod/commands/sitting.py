@@ -41,9 +41,9 @@ def _live(args) -> int:
     import time
     from pathlib import Path
     from .record import parse_pods
-    from ..podlink import PodError
-    from ..recording import RecordingError
-    from ..sitting_live import run_live
+    from posturepod.pods.podlink import PodError
+    from posturepod.recordings.writer import RecordingError
+    from posturepod.sitting.guide import run_live
     try:
         pods = parse_pods(args.pod)
     except ValueError as e:
@@ -87,7 +87,7 @@ def run(args) -> int:
     import warnings
     from pathlib import Path
 
-    from ..loader import load
+    from posturepod.recordings.loader import load
     from ..sitting import analyse_recording, earlier_days, write_result
 
     rec = load(args.rec)
@@ -113,7 +113,7 @@ def run(args) -> int:
             print(f"posturepod sitting: warning: cannot write {rec_dir / 'sitting.json'}: "
                   f"{e.strerror}", file=sys.stderr)
     if args.report:
-        from ..report.sitting_report import write_report
+        from posturepod.sitting.report import write_report
         history = earlier_days(rec_dir, summary.get("patient"))
         out = write_report(args.report, res, history=history)
         summary["report"] = str(out)

@@ -1,3 +1,4 @@
-"""Self-contained HTML reports. ``report.html`` holds the shared building blocks (page
-template with print CSS, matplotlib figure -> inline SVG, tables, reference boxes); each
-protocol has its own module (``report.flexion_report``, ...)."""
+"""What the exams share for reporting: ``report.html`` holds the building blocks of the
+self-contained HTML pages (page template with print CSS, matplotlib figure -> inline SVG,
+tables, reference boxes) and ``report.history`` reads earlier sessions for the progress
+over weeks. Each exam writes its own page (``flexion.report``, ``sitting.report``)."""

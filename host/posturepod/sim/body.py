@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import quat as Q
-from .signals import Channel, Oscillation
+from posturepod.motion import quaternion as Q
+from posturepod.sim.signals import Channel, Oscillation
 
 SEGMENTS = ("pelvis", "thorax", "head")
 # keyframe channels: angles in degrees, lengths in metres, speed in m/s
@@ -178,22 +178,23 @@ class Body:
         psi = c["heading"](t) + s["heading"](t) + yaw_osc
         tilt = c["hip"](t) + s["hip"](t) + env * g.tilt_deg * np.sin(ph + 1.0)
         roll = c["pelvis_roll"](t) + s["pelvis_roll"](t) + env * g.roll_deg * np.cos(0.5 * ph)
-        qp = Q.mul(Q.mul(Q.axis_angle(psi * D2R, 2), Q.axis_angle(tilt * D2R, 1)),
-                   Q.axis_angle(roll * D2R, 0))
+        qp = Q.mul(Q.mul(Q.from_axis_angle(psi * D2R, 2), Q.from_axis_angle(tilt * D2R, 1)),
+                   Q.from_axis_angle(roll * D2R, 0))
         out = [qp]
         if upto < 2:
             return out
         lum = c["lumbar"](t) + s["lumbar"](t)
         lat = c["lumbar_lat"](t) + s["lumbar_lat"](t) - 0.5 * env * g.roll_deg * np.cos(0.5 * ph)
         tw = c["lumbar_twist"](t) + s["lumbar_twist"](t) - 1.3 * yaw_osc
-        qt = Q.mul(qp, Q.mul(Q.mul(Q.axis_angle(lum * D2R, 1), Q.axis_angle(lat * D2R, 0)),
-                             Q.axis_angle(tw * D2R, 2)))
+        qt = Q.mul(qp, Q.mul(Q.mul(Q.from_axis_angle(lum * D2R, 1),
+                                   Q.from_axis_angle(lat * D2R, 0)),
+                             Q.from_axis_angle(tw * D2R, 2)))
         out.append(qt)
         if upto < 3:
             return out
         nk = c["neck"](t) + s["neck"](t)
         turn = c["head_turn"](t) + s["head_turn"](t) + 0.3 * yaw_osc
-        qh = Q.mul(qt, Q.mul(Q.axis_angle(nk * D2R, 1), Q.axis_angle(turn * D2R, 2)))
+        qh = Q.mul(qt, Q.mul(Q.from_axis_angle(nk * D2R, 1), Q.from_axis_angle(turn * D2R, 2)))
         out.append(qh)
         return out
 

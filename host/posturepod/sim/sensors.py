@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import quat as Q
+from posturepod.motion import quaternion as Q
 
 G = 9.80665
 Z = np.array([0.0, 0.0, 1.0])
@@ -26,8 +26,7 @@ def random_mounting(rng: np.random.Generator) -> np.ndarray:
     """A uniformly random sensor -> segment rotation (any orientation, upside down included),
     w-first quaternion with w >= 0."""
     q = rng.normal(size=4)           # a normalised 4-D Gaussian is uniform on SO(3)
-    q /= np.linalg.norm(q)
-    return q if q[0] >= 0 else -q
+    return Q.canonical(q / np.linalg.norm(q))
 
 
 def earth_field(rng: np.random.Generator) -> np.ndarray:

@@ -245,11 +245,11 @@ def recorded_at(rec) -> str | None:
 def analyse_recording(rec, cfg: SittingConfig | None = None, *, patient: str | None = None,
                       buzz_after_s: float | None = None, break_after_s: float | None = None,
                       chunks: Iterable | None = None) -> SittingResult:
-    """Analyse a :class:`~posturepod.data.Recording` (angles computed chunk by chunk with
-    ``posturepod.angles.iter_angles``)."""
+    """Analyse a :class:`~posturepod.recordings.data.Recording` (angles computed chunk by chunk with
+    ``posturepod.motion.angles.iter_angles``)."""
     cfg = cfg or SittingConfig()
     if chunks is None:
-        from .. import angles as angmod
+        from posturepod.motion import angles as angmod
         if hasattr(angmod, "iter_angles"):
             chunks = angmod.iter_angles(rec, chunk_s=cfg.chunk_s)
         else:   # pragma: no cover - older angles module

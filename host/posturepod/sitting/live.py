@@ -14,7 +14,7 @@ class LivePostureMonitor:
     """Posture state, slouch / head-forward buzzes and break reminders, sample by sample.
 
     ``update(time_s, pelvis_deg, thorax_deg, head_deg, lumbar_deg, neck_deg, acc=None)``
-    takes one sample (angles in degrees as in :mod:`posturepod.angles`; ``acc``: the pelvis
+    takes one sample (angles in degrees as in :mod:`posturepod.motion.angles`; ``acc``: the pelvis
     acceleration (3,) in m/s^2 at the same time, for gait) and returns the
     :class:`~posturepod.sitting.engine.Notice` s it raised. Notices of kind
     ``slouch_buzz`` / ``head_forward_buzz`` come when the posture has lasted

@@ -1,0 +1,144 @@
+"""Live sitting: guides the calibration and the sitting reference, records, shows the
+current posture and today's totals, buzzes the chosen pod (the firmware's buzz command)
+when a slouch or head-forward posture has lasted longer than ``buzz_after_s``, and reminds
+of a break after ``break_after_s`` of continuous sitting.
+
+Decisions come from :class:`posturepod.sitting.live.LivePostureMonitor`, fed with the
+causal (live) angles: the same engine the offline analysis runs, so the feedback matches
+what the report later finds. Events written: the calibration ones, ``sit_reference``,
+``buzz:<kind>`` and ``notice:<kind>``."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from posturepod.motion.calibration_guide import (CalibrationGuide, angle_text, attach_live,
+                                                 guide_view)
+
+PROMPTS = {
+    "sit": "Sit down on your chair, sit upright and keep still for 5 s (your reference).",
+    "monitor": "Monitoring your sitting. Work as usual.",
+}
+
+
+@dataclass
+class SittingGuide(CalibrationGuide):
+    after_calibration: str = "sit"
+    monitor: object = None            # LivePostureMonitor
+    buzz: object = None               # callable(kind, message)
+    reference_s: float = 5.0
+    notices: list = field(default_factory=list)
+    _sit_since: float | None = None
+    _acc_role: str = "pelvis"
+
+    def prompt(self) -> str:
+        return PROMPTS.get(self.phase) or super().prompt()
+
+    def tick_after(self, t: float) -> bool:
+        a = self.live.angles()
+        if any(math.isnan(v) for v in a.values()):
+            return False
+        p = self.live.pods.get(self._acc_role)
+        acc = p.acc_last if p is not None else None
+        notes = self.monitor.update(t, a["pelvis_deg"], a["thorax_deg"], a["head_deg"],
+                                    a["lumbar_deg"], a["neck_deg"], acc=acc)
+        if self.phase == "sit":
+            seated = a["pelvis_deg"] < -5.0 and self.all_still()
+            if seated:
+                if self._sit_since is None:
+                    self._sit_since = t
+                elif t - self._sit_since >= self.reference_s:
+                    self.mark("sit_reference", self._sit_since)
+                    self.monitor.mark_reference(self._sit_since)
+                    self.phase = "monitor"
+            else:
+                self._sit_since = None
+        for n in notes:
+            self.notices.append(n)
+            if n.kind.endswith("_buzz") or n.kind == "break_reminder":
+                self.mark(f"buzz:{n.kind}", t)
+                if self.buzz:
+                    self.buzz(n.kind, n.message)
+            elif n.kind != "reference":
+                self.mark(f"notice:{n.kind}", n.time_s)
+        return False
+
+    def totals(self) -> dict:
+        out = {"slouch_buzzes": 0, "head_forward_buzzes": 0, "break_reminders": 0}
+        for n in self.notices:
+            if n.kind == "slouch_buzz":
+                out["slouch_buzzes"] += 1
+            elif n.kind == "head_forward_buzz":
+                out["head_forward_buzzes"] += 1
+            elif n.kind == "break_reminder":
+                out["break_reminders"] += 1
+        return out
+
+
+def render(guide: SittingGuide, session, elapsed: float):
+    from rich.console import Group
+    from rich.panel import Panel
+    from rich.text import Text
+    from posturepod.pods.acquire import status_table
+    body = [Text(guide.prompt(), style="bold"), Text(angle_text(guide.live.angles()))]
+    eng = getattr(guide.monitor, "engine", None)
+    state = getattr(eng, "state", None) if eng is not None else None
+    if state is not None:
+        body.append(Text(f"now: {state}"))
+    tot = guide.totals()
+    body.append(Text(f"today: {tot['slouch_buzzes']} slouch buzzes, "
+                     f"{tot['head_forward_buzzes']} head-forward buzzes, "
+                     f"{tot['break_reminders']} break reminders"))
+    for n in guide.notices[-3:]:
+        body.append(Text(f"{n.time_s:7.0f} s  {n.message}", style="yellow"))
+    for _, m in guide.warnings[-2:]:
+        body.append(Text(f"! {m}", style="yellow"))
+    body.append(status_table(session, elapsed, title="sitting"))
+    return Panel(Group(*body), title="posturepod sitting", expand=False)
+
+
+def run_live(pods: dict[str, str], out, *, buzz_after_s: float = 60.0,
+             break_after_s: float = 1800.0, buzz_pod: str = "thorax", buzz_ms: int = 400,
+             seconds: float | None = None, patient: str = "", live_view: bool = True,
+             extra_meta=None) -> dict:
+    from posturepod.pods.acquire import record
+    from posturepod.sitting.live import LivePostureMonitor
+    state: dict = {}
+
+    def connected(session):
+        live, mark, events = attach_live(session)
+
+        def buzz(kind, message):
+            role = buzz_pod if buzz_pod in session.pods else next(iter(session.pods))
+            n = 2 if kind == "break_reminder" else 1
+            try:
+                for _ in range(n):
+                    session.pods[role].link.buzz(buzz_ms)
+                state["buzzes"].append((kind, live.time_s()))
+            except Exception as e:  # noqa: BLE001 - feedback must not stop the recording
+                guide.warnings.append((live.time_s(), f"buzz failed: {e}"))
+
+        mon = LivePostureMonitor(buzz_after_s=buzz_after_s, break_after_s=break_after_s,
+                                 acc_rate_hz=20.0)
+        guide = SittingGuide(live, mark, monitor=mon, buzz=buzz, events=events)
+        state["guide"] = guide
+        state["buzzes"] = []
+        state["t_tick"] = -1.0
+
+    def tick(session, el):
+        g = state.get("guide")
+        if g is None:
+            return False
+        if seconds is not None and el >= seconds:
+            return True
+        t = g.live.time_s()
+        if t - state["t_tick"] >= 0.05:          # the monitor runs at 20 Hz
+            state["t_tick"] = t
+            g.tick()
+        return False
+
+    record(pods, out, protocol="sitting", patient=patient, live=live_view, on_tick=tick,
+           on_connected=connected, render=guide_view(state, render), extra_meta=extra_meta)
+    g = state["guide"]
+    return {"phase": g.phase, "buzzes": state["buzzes"], **g.totals(),
+            "warnings": [m for _, m in g.warnings]}

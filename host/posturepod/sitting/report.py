@@ -1,0 +1,495 @@
+"""HTML report of a sitting day: timeline, hourly slouch and head-forward minutes,
+distributions against the sitting reference, breaks and bouts, the postural chain, and a
+comparison with earlier days of the same pseudonymous ID.
+
+Self-contained and printable: built with the shared helpers of
+:mod:`posturepod.report.html` (inline SVG figures, inline CSS, no script, no URL).
+"""
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+
+from posturepod.report import html as H
+
+C_SIT = "#dfe6ee"
+C_UPRIGHT = "#9ec5e8"
+C_SLOUCH = "#b71c1c"
+C_LEAN = "#e6a23c"
+C_HEAD = "#8064a2"
+C_BREAK = "#2e7d32"
+
+REFERENCES = [
+    ("Claus 2009", "Claus AP, Hides JA, Moseley GL, Hodges PW. Is 'ideal' sitting posture "
+                   "real? Measurement of spinal curves in four sitting postures. Manual "
+                   "Therapy 2009;14(4):404-408."),
+    ("O'Sullivan 2006", "O'Sullivan PB, Dankaerts W, Burnett AF, et al. Effect of different "
+                        "upright sitting postures on spinal-pelvic curvature and trunk muscle "
+                        "activation in a pain-free population. Spine 2006;31(19):E707-E712."),
+    ("O'Sullivan 2012", "O'Sullivan K, O'Sullivan P, O'Sullivan L, Dankaerts W. What do "
+                        "physiotherapists consider to be the best sitting spinal posture? "
+                        "Manual Therapy 2012;17(5):432-437."),
+    ("Caneiro 2010", "Caneiro JP, O'Sullivan P, Burnett A, et al. The influence of different "
+                     "sitting postures on head/neck posture and muscle activity. Manual "
+                     "Therapy 2010;15(1):54-60."),
+    ("Kendall 2005", "Kendall FP, McCreary EK, Provance PG, Rodgers MM, Romani WA. Muscles: "
+                     "Testing and Function with Posture and Pain, 5th ed. Lippincott "
+                     "Williams & Wilkins, 2005."),
+    ("Healy 2008", "Healy GN, Dunstan DW, Salmon J, et al. Breaks in sedentary time: "
+                   "beneficial associations with metabolic risk. Diabetes Care "
+                   "2008;31(4):661-666."),
+    ("Dunstan 2012", "Dunstan DW, Kingwell BA, Larsen R, et al. Breaking up prolonged "
+                     "sitting reduces postprandial glucose and insulin responses. Diabetes "
+                     "Care 2012;35(5):976-983."),
+    ("Najafi 2003", "Najafi B, Aminian K, Paraschiv-Ionescu A, et al. Ambulatory system for "
+                    "human motion analysis using a kinematic sensor: monitoring of daily "
+                    "physical activity in the elderly. IEEE Trans Biomed Eng "
+                    "2003;50(6):711-723."),
+]
+
+
+# --------------------------------------------------------------------------- helpers
+def _clock_start(summary: dict) -> datetime | None:
+    txt = summary.get("recorded_at")
+    if not txt:
+        return None
+    try:
+        dt = datetime.fromisoformat(str(txt).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return dt
+
+
+def _hm(seconds: float) -> str:
+    m = int(round(seconds / 60.0))
+    h, m = divmod(m, 60)
+    return f"{h} h {m:02d} min" if h else f"{m} min"
+
+
+def _mask_from_intervals(t0: np.ndarray, t1: np.ndarray, eps: list[dict]) -> np.ndarray:
+    m = np.zeros(len(t0), bool)
+    for e in eps:
+        m |= (t0 < e["end_s"]) & (t1 > e["start_s"])
+    return m
+
+
+def _runs(mask: np.ndarray, t0: np.ndarray, t1: np.ndarray, min_s: float = 0.0):
+    """(start, width) of the True runs of a per-epoch mask (for broken_barh)."""
+    if not len(mask):
+        return []
+    d = np.diff(np.r_[0, mask.astype(np.int8), 0])
+    starts, ends = np.flatnonzero(d == 1), np.flatnonzero(d == -1)
+    out = []
+    for a, b in zip(starts, ends):
+        s, e = t0[a], t1[b - 1]
+        if e - s >= min_s:
+            out.append((s, e - s))
+    return out
+
+
+def _per_minute(t0, values, sel, start, n_min):
+    """Median per minute of ``values`` where ``sel``; NaN where none."""
+    out = np.full(n_min, np.nan)
+    if not len(t0):
+        return out
+    k = ((t0 - start) // 60.0).astype(int)
+    ok = sel & np.isfinite(values) & (k >= 0) & (k < n_min)
+    if not ok.any():
+        return out
+    k, v = k[ok], values[ok]
+    order = np.lexsort((v, k))
+    k, v = k[order], v[order]
+    bounds = np.flatnonzero(np.r_[True, k[1:] != k[:-1], True])
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        out[k[a]] = v[(a + b - 1) // 2] if (b - a) % 2 else 0.5 * (v[(a + b) // 2 - 1] +
+                                                                  v[(a + b) // 2])
+    return out
+
+
+def _time_axis(ax, start_s, end_s, clock0: datetime | None):
+    """Hour ticks: clock time when the recording's start time is known, else hours."""
+    dur_h = max((end_s - start_s) / 3600.0, 1e-6)
+    step = 0.5 if dur_h <= 3 else 1.0 if dur_h <= 10 else 2.0
+    ticks = np.arange(0.0, dur_h + 1e-9, step)
+    ax.set_xticks(ticks)
+    if clock0 is not None:
+        ax.set_xticklabels([(clock0 + timedelta(hours=float(h))).strftime("%H:%M")
+                            for h in ticks])
+        ax.set_xlabel("time of day")
+    else:
+        ax.set_xticklabels([f"{h:g}" for h in ticks])
+        ax.set_xlabel("hours from the start of the recording")
+    ax.set_xlim(0.0, dur_h)
+
+
+def _style(ax):
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    ax.tick_params(labelsize=8)
+
+
+# --------------------------------------------------------------------------- figures
+def fig_timeline(summary, tl, clock0):
+    start, end = summary["start_s"], summary["end_s"]
+    fig = H.new_figure(10.0, 4.6)
+    gs = fig.add_gridspec(2, 1, height_ratios=[1.15, 1.0], hspace=0.35)
+    ax = fig.add_subplot(gs[0])
+    t0, t1 = tl.t0, tl.t1
+    brk = _mask_from_intervals(t0, t1, summary["breaks"])
+    slouch = _mask_from_intervals(t0, t1, summary["slouch_episodes"])
+    head = _mask_from_intervals(t0, t1, summary["head_forward_episodes"])
+    lean = (tl.trunk == 3) & ~slouch & ~brk
+    upright = ~brk & ~slouch & ~lean & (tl.activity != 0)
+    lanes = [("standing / walking", [(brk, C_BREAK)]),
+             ("trunk", [(upright, C_UPRIGHT), (lean, C_LEAN), (slouch, C_SLOUCH)]),
+             ("head", [(head, C_HEAD)])]
+    for i, (name, parts) in enumerate(lanes):
+        y = len(lanes) - 1 - i
+        ax.broken_barh([(0.0, (end - start) / 3600.0)],
+                       (y - 0.38, 0.76), facecolors="#f4f4f4", edgecolor="none")
+        for mask, col in parts:
+            runs = _runs(mask, t0, t1, min_s=5.0 if col == C_LEAN else 0.0)
+            if runs:
+                ax.broken_barh([((s - start) / 3600.0, w / 3600.0) for s, w in runs],
+                               (y - 0.38, 0.76), facecolors=col, edgecolor="none")
+    ax.set_yticks(range(len(lanes)))
+    ax.set_yticklabels([n for n, _ in lanes][::-1], fontsize=8)
+    ax.set_ylim(-0.6, len(lanes) - 0.4)
+    _time_axis(ax, start, end, clock0)
+    ax.set_xlabel("")
+    _style(ax)
+    from matplotlib.patches import Patch
+    ax.legend(handles=[Patch(color=C_UPRIGHT, label="upright sitting"),
+                       Patch(color=C_LEAN, label="forward lean"),
+                       Patch(color=C_SLOUCH, label="slouched"),
+                       Patch(color=C_HEAD, label="head forward"),
+                       Patch(color=C_BREAK, label="standing / walking (break)")],
+              loc="upper center", bbox_to_anchor=(0.5, 1.32), ncol=5, fontsize=8,
+              frameon=False)
+    ax2 = fig.add_subplot(gs[1], sharex=ax)
+    n_min = max(1, int(math.ceil((end - start) / 60.0)))
+    sit = (tl.activity == 1) & ~brk
+    xm = (np.arange(n_min) + 0.5) / 60.0
+    th = summary["thresholds"]
+    for col, name, color, thr in ((0, "pelvis", H.COLORS["pelvis"], -th["slouch_pelvis_deg"]),
+                                  (3, "lumbar", H.COLORS["lumbar"], th["slouch_lumbar_deg"]),
+                                  (4, "neck", H.COLORS["neck"], th["head_forward_deg"])):
+        y = _per_minute(t0, tl.rel[:, col] if len(tl) else np.zeros(0), sit, start, n_min)
+        ax2.plot(xm, y, color=color, lw=1.0, label=f"{name} (minute median)")
+        ax2.axhline(thr, color=color, lw=0.8, ls="--")
+    ax2.axhline(0.0, color="#555", lw=0.6)
+    ax2.set_ylabel("deg vs upright sitting", fontsize=8)
+    ax2.legend(fontsize=7, ncol=3, loc="upper left", frameon=False)
+    _time_axis(ax2, start, end, clock0)
+    _style(ax2)
+    return fig
+
+
+def fig_hourly(summary, clock0):
+    hourly = summary["hourly"]
+    fig = H.new_figure(10.0, 2.8)
+    ax = fig.add_subplot(111)
+    x = np.arange(len(hourly))
+    sit = np.array([r["sitting_min"] for r in hourly])
+    sl = np.array([r["slouch_min"] for r in hourly])
+    hf = np.array([r["head_forward_min"] for r in hourly])
+    ax.bar(x, sit, width=0.8, color=C_SIT, label="sitting")
+    ax.bar(x - 0.18, sl, width=0.34, color=C_SLOUCH, label="slouched")
+    ax.bar(x + 0.18, hf, width=0.34, color=C_HEAD, label="head forward")
+    ax.set_ylim(0, 62)
+    ax.set_ylabel("minutes", fontsize=8)
+    if clock0 is not None:
+        labels = [(clock0 + timedelta(hours=int(r["hour"]))).strftime("%H:%M") for r in hourly]
+    else:
+        labels = [f"hour {r['hour'] + 1}" for r in hourly]
+    ax.set_xticks(x)
+    ax.set_xticklabels(labels)
+    ax.legend(fontsize=8, ncol=3, frameon=False, loc="lower center",
+              bbox_to_anchor=(0.5, 1.0))
+    _style(ax)
+    return fig
+
+
+def fig_distributions(summary):
+    th = summary["thresholds"]
+    fig = H.new_figure(10.0, 2.8)
+    specs = (("pelvis_rel_deg", "pelvic tilt vs upright sitting (deg)", H.COLORS["pelvis"],
+              -th["slouch_pelvis_deg"], "below"),
+             ("neck_rel_deg", "neck flexion vs upright sitting (deg)", H.COLORS["neck"],
+              th["head_forward_deg"], "above"))
+    for i, (key, label, color, thr, side) in enumerate(specs):
+        ax = fig.add_subplot(1, 2, i + 1)
+        d = summary["distributions"][key]
+        sec = np.asarray(d["seconds"], float)
+        edges = d["lo_deg"] + d["bin_deg"] * np.arange(len(sec) + 1)
+        centers = 0.5 * (edges[:-1] + edges[1:])
+        beyond = centers < thr if side == "below" else centers > thr
+        ax.bar(centers[~beyond], sec[~beyond] / 60.0, width=d["bin_deg"], color=color,
+               alpha=0.55)
+        ax.bar(centers[beyond], sec[beyond] / 60.0, width=d["bin_deg"], color=C_SLOUCH)
+        ax.axvline(0.0, color="#333", lw=0.8)
+        ax.axvline(thr, color=C_SLOUCH, lw=0.9, ls="--")
+        ax.set_xlabel(label, fontsize=8)
+        ax.set_ylabel("minutes sitting", fontsize=8)
+        _style(ax)
+    fig.subplots_adjust(wspace=0.3)
+    return fig
+
+
+def fig_bouts(summary, clock0, break_after_s):
+    start, end = summary["start_s"], summary["end_s"]
+    fig = H.new_figure(10.0, 2.4)
+    ax = fig.add_subplot(111)
+    bouts = summary.get("sitting_bouts", [])
+    for b in bouts:
+        d = b["end_s"] - b["start_s"]
+        col = C_SLOUCH if d > break_after_s else C_UPRIGHT
+        ax.broken_barh([((b["start_s"] - start) / 3600.0, d / 3600.0)], (0, d / 60.0),
+                       facecolors=col, edgecolor="white")
+    for b in summary["breaks"]:
+        ax.axvspan((b["start_s"] - start) / 3600.0, (b["end_s"] - start) / 3600.0,
+                   color=C_BREAK, alpha=0.6, lw=0)
+    ax.axhline(break_after_s / 60.0, color="#333", ls="--", lw=0.8)
+    ymax = max([break_after_s / 60.0 * 1.2] + [(b["end_s"] - b["start_s"]) / 60.0 * 1.1
+                                               for b in bouts])
+    ax.set_ylim(0, ymax)
+    ax.set_ylabel("bout length (min)", fontsize=8)
+    _time_axis(ax, start, end, clock0)
+    _style(ax)
+    return fig
+
+
+def fig_chain(summary):
+    """The postural chain, each link annotated with the day's measure."""
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+    d = summary["distributions"]
+    th = summary["thresholds"]
+    sit = summary["sitting_s"]
+
+    def beyond(key, thr, below):
+        h = d.get(key)
+        if not h or not sum(h["seconds"]):
+            return "–"
+        sec = np.asarray(h["seconds"], float)
+        c = h["lo_deg"] + h["bin_deg"] * (np.arange(len(sec)) + 0.5)
+        m = c < thr if below else c > thr
+        return f"{100 * sec[m].sum() / sec.sum():.0f}% of sitting"
+
+    def share(x):
+        return f"{100 * x / sit:.0f}% of sitting" if sit else "–"
+    links = [
+        ("Posterior\npelvic tilt", f"> {th['slouch_pelvis_deg']:g} deg back: "
+         + beyond("pelvis_rel_deg", -th["slouch_pelvis_deg"], True)),
+        ("Flattened\nlumbar lordosis", f"> {th['slouch_lumbar_deg']:g} deg flexed: "
+         + beyond("lumbar_rel_deg", th["slouch_lumbar_deg"], False)),
+        ("Rounded\nthoracic spine", "slouched: " + share(summary["slouch_s"])),
+        ("Head forward", f"neck > {th['head_forward_deg']:g} deg: "
+         + beyond("neck_rel_deg", th["head_forward_deg"], False)),
+        ("Neck strain", "head-forward episodes:\n" + share(summary["head_forward_s"])),
+    ]
+    fig = H.new_figure(10.0, 1.7)
+    ax = fig.add_axes([0, 0, 1, 1])
+    ax.set_xlim(0, 10)
+    ax.set_ylim(0, 1.7)
+    ax.axis("off")
+    w, gap = 1.62, 0.43
+    for i, (title, value) in enumerate(links):
+        x = 0.15 + i * (w + gap)
+        ax.add_patch(FancyBboxPatch((x, 0.3), w, 1.1, boxstyle="round,pad=0.02,rounding_size=0.08",
+                                    facecolor="#eef3f8", edgecolor=H.COLORS["info"], lw=1.2))
+        ax.text(x + w / 2, 1.05, title, ha="center", va="center", fontsize=8.5,
+                fontweight="bold", linespacing=1.2)
+        ax.text(x + w / 2, 0.58, value.replace(": ", ":\n", 1) if "\n" not in value
+                else value, ha="center", va="center", fontsize=7.5, color=C_SLOUCH,
+                linespacing=1.2)
+        if i < len(links) - 1:
+            ax.add_patch(FancyArrowPatch((x + w + 0.03, 0.85), (x + w + gap - 0.03, 0.85),
+                                         arrowstyle="-|>", mutation_scale=14, lw=1.4,
+                                         color="#333"))
+    return fig
+
+
+def fig_history(days):
+    fig = H.new_figure(10.0, 2.6)
+    ax = fig.add_subplot(111)
+    x = np.arange(len(days))
+    sl = [d["summary"].get("slouch_pct") or 0.0 for d in days]
+    hf = [d["summary"].get("head_forward_pct") or 0.0 for d in days]
+    ax.plot(x, sl, "o-", color=C_SLOUCH, label="slouched (% of sitting)")
+    ax.plot(x, hf, "s-", color=C_HEAD, label="head forward (% of sitting)")
+    ax.set_xticks(x)
+    ax.set_xticklabels([d["label"] for d in days], fontsize=7)
+    ax.set_ylabel("% of sitting", fontsize=8)
+    ax.set_ylim(0, max([10.0] + sl + hf) * 1.15)
+    ax.legend(fontsize=8, frameon=False)
+    _style(ax)
+    return fig
+
+
+# --------------------------------------------------------------------------- page
+def _day_label(d: dict, fallback: str) -> str:
+    txt = d.get("recorded_at")
+    if txt:
+        try:
+            return datetime.fromisoformat(str(txt).replace("Z", "+00:00")).strftime("%Y-%m-%d")
+        except ValueError:
+            return str(txt)[:16]
+    return fallback
+
+
+def build_report(result, *, history: list[dict] | None = None, title: str | None = None) -> str:
+    """The HTML page for a :class:`~posturepod.sitting.SittingResult` (``history``: earlier
+    days' sitting.json of the same patient, oldest first)."""
+    s, tl = result.summary, result.timeline
+    clock0 = _clock_start(s)
+    ref = s["reference"]
+    th = s["thresholds"]
+    sit = s["sitting_s"]
+    hdr = [("Patient", s.get("patient") or "–"),
+           ("Recorded", s.get("recorded_at") or "–"),
+           ("Recording", s.get("recording") or "–"),
+           ("Duration", _hm(s["duration_s"]))]
+    secs = []
+    if ref.get("source") == "none":
+        secs.append(H.callout(ref["note"], kind="alert", title="No analysis"))
+        return H.page(title or "Sitting day", secs, subtitle="posturepod sitting",
+                      header_items=hdr)
+
+    def pct(x):
+        return f"{100 * x / sit:.0f}% of sitting" if sit > 0 else "–"
+    longest = s["longest_sitting_bout_s"]
+    brk_after = s["alerts"]["break_after_s"]
+    kind = "alert" if longest > 2 * brk_after or (sit and s["slouch_s"] / sit > 0.5) else \
+        "warn" if longest > brk_after or (sit and s["slouch_s"] / sit > 0.25) else "ok"
+    key = H.key_values([
+        ("Sitting", _hm(sit)),
+        ("Slouched", f"{_hm(s['slouch_s'])} ({pct(s['slouch_s'])}), "
+                     f"{len(s['slouch_episodes'])} episode(s)"),
+        ("Head forward", f"{_hm(s['head_forward_s'])} ({pct(s['head_forward_s'])}), "
+                         f"{len(s['head_forward_episodes'])} episode(s)"),
+        ("Forward lean (neutral spine)", _hm(s.get("forward_lean_s", 0.0))),
+        ("Breaks", f"{len(s['breaks'])} (standing or walking at least "
+                   f"{th['break_min_s']:.0f} s)"),
+        ("Longest sitting bout", _hm(longest)),
+        ("Alerts the live tool would have given",
+         f"{s['alerts']['slouch_buzzes']} slouch, {s['alerts']['head_forward_buzzes']} "
+         f"head forward (after {s['alerts']['buzz_after_s']:.0f} s), "
+         f"{s['alerts']['break_reminders']} break reminder(s) (after "
+         f"{brk_after / 60:.0f} min)"),
+    ])
+    secs.append(H.section("Summary", H.callout(key, kind=kind, title="The day at a glance"),
+                          H.paragraph(
+        "Reference: the person's own upright sitting "
+        f"({'sit_reference event' if ref['source'] == 'event' else ref['source']}"
+        + (f", {ref['start_s']:.0f}-{ref['end_s']:.0f} s" if ref.get("start_s") is not None
+           else "") + f"): pelvis {ref['pelvis_deg']:.1f} deg, "
+        f"lumbar {ref['lumbar_deg']:.1f} deg, neck {ref['neck_deg']:.1f} deg against the "
+        "standing calibration", f" ({ref['note']})." if ref.get("note") else ".")))
+    secs.append(H.section(
+        "The day", H.figure(H.figure_svg(fig_timeline(s, tl, clock0), title="posture timeline"),
+                            "Posture timeline. Lanes: breaks (standing or walking), trunk "
+                            "(upright, forward lean from the hips with a neutral spine, "
+                            "slouch episodes), head-forward episodes. Below: minute medians "
+                            "while sitting, against the upright-sitting reference; dashed "
+                            f"lines: the thresholds (pelvis -{th['slouch_pelvis_deg']:g}, "
+                            f"lumbar +{th['slouch_lumbar_deg']:g}, neck "
+                            f"+{th['head_forward_deg']:g} deg).")))
+    rows = [[(clock0 + timedelta(hours=r["hour"])).strftime("%H:%M") if clock0
+             else f"hour {r['hour'] + 1}", H.fmt(r["sitting_min"], 0),
+             H.fmt(r["slouch_min"], 1), H.fmt(r["head_forward_min"], 1),
+             H.fmt(r["forward_lean_min"], 1), r["breaks"]] for r in s["hourly"]]
+    secs.append(H.section(
+        "Hour by hour",
+        H.figure(H.figure_svg(fig_hourly(s, clock0), title="hourly minutes"),
+                 "Minutes per hour sitting, slouched and with the head forward."),
+        H.table(["Hour", "Sitting (min)", "Slouched (min)", "Head forward (min)",
+                 "Forward lean (min)", "Breaks"], rows, align="lrrrrr", cls="data compact")))
+    secs.append(H.section(
+        "Pelvic tilt and neck angle",
+        H.figure(H.figure_svg(fig_distributions(s), title="distributions"),
+                 "Time spent sitting at each pelvic tilt and neck angle, against the upright "
+                 "sitting reference (0). Red: beyond the slouch / head-forward threshold "
+                 "(dashed); a posture counts as an episode only when held "
+                 f"{th['slouch_min_s']:.0f} s (slouch) or {th['head_forward_min_s']:.0f} s "
+                 "(head forward).")))
+    brk_rows = []
+    for i, b in enumerate(s["breaks"]):
+        when = ((clock0 + timedelta(seconds=b["start_s"] - s["start_s"])).strftime("%H:%M:%S")
+                if clock0 else f"{(b['start_s'] - s['start_s']) / 3600:.2f} h")
+        brk_rows.append([i + 1, when, H.fmt(b["duration_s"] / 60.0, 1)])
+    bout_part = [H.figure(H.figure_svg(fig_bouts(s, clock0, brk_after), title="sitting bouts"),
+                          "Sitting bouts (bar height = length; red when longer than the "
+                          f"{brk_after / 60:.0f}-min break reminder) and breaks (green).")]
+    if brk_rows:
+        bout_part.append(H.table(["Break", "Start", "Length (min)"], brk_rows, align="lrr",
+                                 cls="data compact"))
+    else:
+        bout_part.append(H.paragraph("No break of standing or walking for at least "
+                                     f"{th['break_min_s']:.0f} s was found."))
+    bout_part.append(H.paragraph(f"Longest sitting bout: {_hm(longest)}. Breaking up sitting "
+                                 "regularly is associated with better metabolic health "
+                                 "[Healy 2008] and short walking breaks every 20 min lowered "
+                                 "glucose and insulin after a meal [Dunstan 2012]."))
+    secs.append(H.section("Breaks and sitting bouts", *bout_part))
+    secs.append(H.section(
+        "Why it matters: the chain",
+        H.figure(H.figure_svg(fig_chain(s), title="postural chain"),
+                 "Long sitting with tight hips tilts the pelvis backwards; the lumbar "
+                 "lordosis flattens, the thoracic spine rounds and the head drifts forward, "
+                 "loading the neck. Values: this day's share of sitting time beyond each "
+                 "threshold, against the person's upright sitting."),
+        H.paragraph("Slumped sitting flexes the lumbar and thoracic spine and moves the head "
+                    "forward with more neck flexion and neck-muscle activity than upright "
+                    "sitting [O'Sullivan 2006; Claus 2009; Caneiro 2010]; the posture faults "
+                    "are described in [Kendall 2005]. Forward lean from the hips with a "
+                    "neutral spine is not counted as a slouch.")))
+    if history:
+        days = []
+        for d in history:
+            days.append({**d, "label": _day_label(d, d.get("_dir", "?"))})
+        days.append({**s, "label": _day_label(s, "this day") + " (this day)"})
+        hrows = []
+        for d in days:
+            sm = d.get("summary", {})
+            hrows.append([d["label"], H.fmt(sm.get("sitting_min"), 0),
+                          H.fmt(sm.get("slouch_pct"), 0, "%"),
+                          H.fmt(sm.get("head_forward_pct"), 0, "%"), sm.get("breaks", "–"),
+                          H.fmt(sm.get("longest_sitting_bout_min"), 0)])
+        secs.append(H.section(
+            "Compared with earlier days",
+            H.figure(H.figure_svg(fig_history(days), title="earlier days"),
+                     f"Days of patient {s.get('patient')} found beside this recording."),
+            H.table(["Day", "Sitting (min)", "Slouched", "Head forward", "Breaks",
+                     "Longest bout (min)"], hrows, align="lrrrrr", cls="data compact",
+                    row_classes=[""] * (len(hrows) - 1) + ["ok"])))
+    else:
+        secs.append(H.section("Compared with earlier days", H.paragraph(
+            "No earlier day of this patient was found beside this recording"
+            + ("" if s.get("patient") else " (no patient ID given)") + ".")))
+    notes = list(s.get("notes", [])) + list(s.get("warnings", []))
+    defs = H.range_box([
+        ("Slouch", f"pelvis > {th['slouch_pelvis_deg']:g} deg further back or lumbar > "
+                   f"{th['slouch_lumbar_deg']:g} deg more flexed than upright sitting, held "
+                   f">= {th['slouch_min_s']:.0f} s (gaps < {th['gap_max_s']:g} s joined)",
+         "project default; O'Sullivan 2006, Claus 2009"),
+        ("Head forward", f"neck > {th['head_forward_deg']:g} deg more flexed than upright "
+                         f"sitting, >= {th['head_forward_min_s']:.0f} s",
+         "project default; Caneiro 2010"),
+        ("Break", f"standing or walking >= {th['break_min_s']:.0f} s, from pelvis/trunk "
+                  "orientation and gait periodicity", "project default; Healy 2008"),
+        ("Reference", f"{th['reference_s']:g} s of upright sitting (sit_reference event)",
+         "project protocol; O'Sullivan 2012"),
+    ], title="Definitions", headers=("Measure", "Definition", "Source"))
+    secs.append(H.section("Definitions and notes", defs,
+                          H.bullet_list(notes) if notes else "",
+                          H.reference_box(REFERENCES)))
+    return H.page(title or "Sitting day", secs,
+                  subtitle="Slouch, head-forward posture and breaks through a desk day",
+                  header_items=hdr)
+
+
+def write_report(path, result, *, history: list[dict] | None = None) -> Path:
+    return H.write_page(path, build_report(result, history=history))

@@ -1,1 +1,0 @@
-"""Transports: how frames travel between host and pod (serial, BLE)."""
