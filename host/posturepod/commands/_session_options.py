@@ -22,6 +22,31 @@ def add_session_arguments(p, *, name: str, live: str, earlier: str) -> None:
     p.add_argument("--out", metavar="DIR",
                    help=f"{live}: recording directory (default: {name}-<date-time>)")
     p.add_argument("--no-live", action="store_true", help=f"{live}: no live view")
+    add_calibration_arguments(p)
+
+
+def add_calibration_arguments(p) -> None:
+    """--calibration FILE and --accept-doubtful-calibration (angles, flexion, sitting)."""
+    p.add_argument("--calibration", metavar="FILE",
+                   help="reuse the calibration of an earlier recording (its calibration.json) "
+                        "for a day on which the pods were not moved; the recording's own "
+                        "stands show whether they were")
+    p.add_argument("--accept-doubtful-calibration", action="store_true",
+                   help="analyse even when the calibration failed its checks (the result "
+                        "and report then say so prominently); without it a failed "
+                        "calibration stops with a message naming the pod and what to redo")
+
+
+def calibration_text(cal: dict) -> list[str]:
+    """Lines for the text output: one when good, the grade and its reasons otherwise."""
+    src = str(cal.get("source", "automatic"))
+    src = {"automatic": "found in the recording", "events": "from the guided capture's "
+           "events"}.get(src, "reused from " + src.removeprefix("file:"))
+    head = f"calibration: {cal['quality'].upper()} ({src})"
+    if cal["quality"] == "good":
+        return [head]
+    bar = "!" * 8
+    return [f"{bar} {head} {bar}"] + [f"  - {r}" for r in cal.get("reasons", [])]
 
 
 def analyse_to_files(name: str, register, run, rec_path, report=None, patient=None) -> int:

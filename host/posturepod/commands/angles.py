@@ -1,9 +1,13 @@
 """``posturepod angles REC -o OUT.csv [--rate-hz R] [--causal]``: the five sagittal angles
 (docs/angles.md) of a recording directory (native or CSV); the calibration found is
-printed and saved as ``calibration.json`` in the recording directory."""
+printed and saved as ``calibration.json`` in the recording directory (its ``quality``:
+good, doubtful or failed, with reasons; a failed one stops the command unless
+``--accept-doubtful-calibration``). ``--calibration FILE`` reuses an earlier one."""
 from __future__ import annotations
 
 import sys
+
+from posturepod.commands._session_options import add_calibration_arguments, calibration_text
 
 
 def register(subparsers) -> None:
@@ -16,6 +20,7 @@ def register(subparsers) -> None:
     p.add_argument("--rate-hz", type=float, default=None,
                    help="output rate (default: the slowest pod's rate)")
     p.add_argument("--causal", action="store_true", help="use the live (causal) filter")
+    add_calibration_arguments(p)
     p.add_argument("--chunk-s", type=float, default=1800.0,
                    help="process in chunks of this many seconds (default 1800)")
     p.set_defaults(func=run)
@@ -28,17 +33,21 @@ def run(args) -> int:
     import numpy as np
 
     from posturepod.motion.angles import ANGLE_NAMES, iter_angles
-    from posturepod.motion.calibration import CalibrationWarning, calibrate
+    from posturepod.motion.calibration import CalibrationWarning, calibration_for
     from posturepod.recordings.loader import load
 
     rec = load(args.recording)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CalibrationWarning)   # printed below instead
-        cal = calibrate(rec)
-    cal_path = Path(args.recording) / "calibration.json"
-    cal.save(cal_path)
+        cal = calibration_for(rec, args.calibration,
+                              accept_failed=args.accept_doubtful_calibration)
     print(cal.summary())
-    print(f"saved {cal_path}")
+    for line in calibration_text(cal.to_dict()):
+        print(line)
+    if args.calibration is None:
+        cal_path = Path(args.recording) / "calibration.json"
+        cal.save(cal_path)
+        print(f"saved {cal_path}")
     for w in cal.warnings:
         print(f"posturepod angles: warning: {w}", file=sys.stderr)
     n = 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 
 from . import _session_options
-from ._session_options import add_session_arguments
+from ._session_options import add_session_arguments, calibration_text
 
 
 def register(subparsers) -> None:
@@ -133,12 +133,18 @@ def run(args) -> int:
     path = Path(args.rec)
     rec = load(path)
     from posturepod.motion.angles import recording_angles
+    from posturepod.motion.calibration import calibration_for
     import warnings
+    cfg = _config(args)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            series = recording_angles(rec)
-        result = F.analyze(series, events=rec.events, config=_config(args))
+            cal = calibration_for(rec, args.calibration,
+                                  accept_failed=args.accept_doubtful_calibration)
+            series = recording_angles(rec, calibration=cal)
+        if args.calibration and not rec.events_named("calib_bend"):
+            cfg.segment.calibration = "none"   # reused: every bend here is a test bend
+        result = F.analyze(series, events=rec.events, config=cfg)
     except ValueError as e:
         if isinstance(e, DataError):
             raise
@@ -168,11 +174,14 @@ def run(args) -> int:
             recorded_src = previous.get("recorded_at_source") or "previous flexion.json"
     obj = F.result_json(result, patient=patient or None, recorded_at=recorded_at,
                         recorded_at_source=recorded_src, recording=str(path))
+    obj["calibration"] = cal.to_dict()
 
     saved = False
     if not args.no_save:
         try:
             summary_path.write_text(json.dumps(obj, indent=1) + "\n", encoding="utf-8")
+            if not args.calibration:
+                cal.save(rec_dir / "calibration.json")
             saved = True
         except OSError as e:
             print(f"posturepod flexion: warning: could not save {summary_path}: {e.strerror}",
@@ -205,6 +214,8 @@ def run(args) -> int:
         print(json.dumps(obj))
         return 0
     _print_text(result, patient, recorded_at, summary_path if saved else None)
+    for line in calibration_text(obj["calibration"]):
+        print("  " + line)
     return 0
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 
 from . import _session_options
-from ._session_options import add_session_arguments
+from ._session_options import add_session_arguments, calibration_text
 
 
 def register(subparsers) -> None:
@@ -90,11 +90,15 @@ def run(args) -> int:
     from posturepod.recordings.loader import load
     from ..sitting import analyse_recording, earlier_days, write_result
 
+    from posturepod.motion.calibration import calibration_for
+
     rec = load(args.rec)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        cal = calibration_for(rec, args.calibration,
+                              accept_failed=args.accept_doubtful_calibration)
         res = analyse_recording(rec, patient=args.patient, buzz_after_s=args.buzz_after,
-                                break_after_s=args.break_after * 60.0)
+                                break_after_s=args.break_after * 60.0, calibration=cal)
     summary = res.summary
     msgs = []
     for w in caught:
@@ -109,6 +113,8 @@ def run(args) -> int:
     if not args.no_save and rec_dir.is_dir():
         try:
             summary["saved_to"] = str(write_result(summary, rec_dir))
+            if not args.calibration:
+                cal.save(rec_dir / "calibration.json")
         except OSError as e:
             print(f"posturepod sitting: warning: cannot write {rec_dir / 'sitting.json'}: "
                   f"{e.strerror}", file=sys.stderr)
@@ -158,6 +164,8 @@ def text_summary(s: dict) -> str:
                  f"{_mmss(s['longest_sitting_bout_s'])}")
     for n in s.get("notes", []):
         lines.append(f"  note: {n}")
+    if s.get("calibration"):
+        lines += ["  " + x for x in calibration_text(s["calibration"])]
     if s.get("saved_to"):
         lines.append(f"  saved {s['saved_to']}")
     return "\n".join(lines)

@@ -61,10 +61,11 @@ class FlexionGuide(CalibrationGuide):
                         self._in_rep = False
                         self.reps_done += 1
                         self.mark("rep_end", t)
-                elif self.all_still():
+                else:
                     for seg in ("pelvis", "thorax", "head"):
                         v = a.get(f"{seg}_deg", float("nan"))
-                        if not math.isnan(v) and abs(v) > s.slip_deg:
+                        if seg in self.live.pods and not math.isnan(v) and \
+                                abs(v) > s.slip_deg and self.steady(seg):
                             self._warn(f"{seg} pod reads {v:+.0f} deg standing: "
                                        f"it may have slipped, check the clip", t)
             if self.reps_done >= s.reps:

@@ -396,6 +396,8 @@ def build_report(result: F.FlexionResult, *, patient: str | None = None,
          ["Smoothness of the bend (SPARC)", H.fmt(s.get("sparc"), 2),
           "≈ −1.4 ideal; lower = less smooth"]],
         align="lrl", cls="data compact")
+    cal = (result.meta or {}).get("calibration")
+    sections.append(H.calibration_banner(cal))
     sections.append(H.section("Result", verdict, key, id="result"))
 
     if result.warnings:
@@ -517,6 +519,7 @@ def build_report(result: F.FlexionResult, *, patient: str | None = None,
     header.append(("Repetitions", f"{len(result.reps)} found, "
                    f"{s.get('n_conclusive', 0)} judged"))
     header.append(("Verdict", PATTERN_WORDS[pat]))
+    sections.append(H.calibration_section(cal))
     return H.page("Standing forward-flexion test", sections,
                   subtitle="Lumbopelvic rhythm: pelvis, lumbar spine, trunk and neck",
                   header_items=header)

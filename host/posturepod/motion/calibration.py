@@ -4,20 +4,23 @@
 
 For each pod, in its sensor frame:
 
-- z (cranial) = the up direction measured by the accelerometer during quiet standing;
+- z (cranial) = the up direction measured by the accelerometer during quiet standing
+  (a robust mean over the stand: jolts left out);
 - y (left) = the rotation axis of the calibration bend (flexion = positive rotation about
   +y), made orthogonal to z;
 - x (anterior) = y cross z.
 
-Pods may be clipped on in any orientation, upside down included. The standing window and
-the bend are found automatically, or from the events ``calib_stand`` / ``calib_bend``
-(their times mark the start of the stand and of the bend). The gyro bias is the mean gyro
-over the standing window.
+Pods may be clipped on in any orientation, upside down included. The routine is found from
+the protocol's structure (:mod:`.calibration_routine`) or from the guided capture's events.
+The gyro bias is the median gyro over the stand (sway averages out, a look about does not
+pull it). A calibration can also be reused from an earlier recording (``Calibration.load``)
+for a day on which the pods were not moved; :func:`check_later_stands` then says whether
+they were.
 
-A calibration that cannot be trusted raises :class:`CalibrationError` naming the pod (or
-warns, naming the pod, when the result is usable but doubtful): too little standing still,
-a pod moving during the stand, a bend too small or too twisted, a pod whose standing
-posture after the bend (or in a later stand) differs from the calibration stand.
+Every calibration is graded ``good``, ``doubtful`` or ``failed`` per pod and overall, with
+reasons naming the pod (:mod:`.calibration_quality`). A failed one raises
+:class:`CalibrationError` naming the pod and what to redo, unless ``accept_failed``; doubts
+are issued as :class:`CalibrationWarning` s.
 """
 from __future__ import annotations
 
@@ -29,10 +32,15 @@ from pathlib import Path
 import numpy as np
 
 from posturepod.motion import quaternion as Q
+from posturepod.motion.calibration_quality import (FAILED, GOOD, LIMITS, REDO_ROUTINE, REDO_STAND,
+                                                   grade_pod, worst)
+from posturepod.motion.calibration_routine import (SEARCH_S, RoutineNotFound, angle_deg,
+                                                   find_bend, from_events, smoothed_up,
+                                                   stand_before, unit)
 from posturepod.recordings.data import DataError, PodData, Recording
 
 __all__ = ["CalibrationError", "CalibrationWarning", "PodCalibration", "Calibration",
-           "calibrate", "LIMITS"]
+           "calibrate", "calibration_for", "check_later_stands", "LIMITS"]
 
 
 class CalibrationError(DataError):
@@ -43,35 +51,28 @@ class CalibrationWarning(UserWarning):
     """The calibration is usable but doubtful; the message names the pod."""
 
 
-#: thresholds (error / warning), documented in docs/angles.md
-LIMITS = dict(
-    still_gyr_dps=4.5,          # gyro spread (norm of per-axis std, 1 s windows) for "still"
-    stand_gyr_max_dps=6.0,      # error above: a pod not still over the calibration stand
-    still_acc_m_s2=0.4,         # accelerometer spread for "still"
-    stand_min_s=3.0,            # error below, warning below stand_ok_s
-    stand_ok_s=5.0,
-    bend_min_deg={"pelvis": 3.0, "thorax": 10.0, "head": 5.0},   # error below
-    bend_ok_deg={"pelvis": 6.0, "thorax": 25.0, "head": 10.0},   # warning below
-    axis_tilt_max_deg=25.0,     # error above: bend axis far from horizontal (twisted bend)
-    axis_tilt_ok_deg=12.0,      # warning above
-    axis_spread_max_deg=30.0,   # error above: instantaneous bend axes scattered
-    axis_spread_ok_deg=15.0,    # warning above
-    return_ok_deg=6.0,          # warning above: posture after the bend vs the stand
-    drift_ok_deg={"pelvis": 8.0, "thorax": 8.0, "head": 15.0},   # later stands vs calib
-    search_s=240.0,             # the routine is looked for in the first search_s seconds
-)
+#: "still" for the end of the calibration bend and for later stands (gyro and accelerometer
+#: spread over 1 s windows)
+STILL = dict(gyr_dps=4.5, acc_m_s2=0.4)
+#: figures every pod's entry in the JSON ``calibration`` object carries at its top level
+POD_KEYS = ("stand_length_s", "stand_sway_deg", "stand_rotation_deg", "bend_deg",
+            "bend_axis_tilt_deg", "bend_axis_spread_deg", "bend_peak_lag_s", "bend_shape_r",
+            "return_deg", "drift_deg")
 
 
 @dataclass
 class PodCalibration:
     """One pod's segment frame. ``axes_in_sensor`` rows are the segment's x (anterior),
     y (left), z (cranial) unit axes in sensor coordinates; ``gyr_bias_rad_s`` the gyro
-    bias over the stand; ``quality`` the figures documented in docs/angles.md."""
+    bias over the stand; ``quality`` the figures documented in docs/angles.md; ``grade``
+    good / doubtful / failed with ``reasons``."""
     role: str
     axes_in_sensor: np.ndarray
     gyr_bias_rad_s: np.ndarray
     quality: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    grade: str = GOOD
+    reasons: list[str] = field(default_factory=list)
 
     @property
     def quat_segment_to_sensor(self) -> np.ndarray:
@@ -80,70 +81,118 @@ class PodCalibration:
 
     def to_dict(self) -> dict:
         ax = self.axes_in_sensor
-        return {"axes_in_sensor": {"x_anterior": ax[0].round(6).tolist(),
+        q = _jsonable(self.quality)
+        top = {k: q.get("stand_s" if k == "stand_length_s" else k) for k in POD_KEYS}
+        return {"quality": self.grade, "reasons": list(self.reasons), **top,
+                "axes_in_sensor": {"x_anterior": ax[0].round(6).tolist(),
                                    "y_left": ax[1].round(6).tolist(),
                                    "z_cranial": ax[2].round(6).tolist()},
                 "gyr_bias_rad_s": np.round(self.gyr_bias_rad_s, 7).tolist(),
-                "quality": _jsonable(self.quality),
-                "warnings": list(self.warnings)}
+                "figures": q, "warnings": list(self.warnings)}
 
     @classmethod
     def from_dict(cls, role: str, d: dict) -> "PodCalibration":
         a = d["axes_in_sensor"]
         axes = np.array([a["x_anterior"], a["y_left"], a["z_cranial"]], float)
+        figs = d.get("figures", d.get("quality"))        # older files: figures in "quality"
+        grade = d.get("quality") if isinstance(d.get("quality"), str) else GOOD
         return cls(role, axes, np.asarray(d["gyr_bias_rad_s"], float),
-                   dict(d.get("quality", {})), list(d.get("warnings", [])))
+                   dict(figs) if isinstance(figs, dict) else {},
+                   list(d.get("warnings", [])), grade, list(d.get("reasons", [])))
 
 
 @dataclass
 class Calibration:
     """Result of :func:`calibrate`: the stand and bend windows (seconds on the recording
-    clock), one :class:`PodCalibration` per pod, cross-pod quality and all warnings."""
+    clock), one :class:`PodCalibration` per pod, cross-pod figures (``quality``), the
+    overall ``grade`` with ``reasons``, all warnings, and where it came from (``source``:
+    "automatic", "events", or "file:PATH" for a calibration reused from another
+    recording)."""
     stand_s: tuple[float, float]
     bend_s: tuple[float, float]
     pods: dict[str, PodCalibration]
     quality: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    grade: str = GOOD
+    reasons: list[str] = field(default_factory=list)
+    source: str = "automatic"
 
     def to_dict(self) -> dict:
-        return {"stand_s": [round(self.stand_s[0], 4), round(self.stand_s[1], 4)],
+        return {"quality": self.grade, "reasons": list(self.reasons), "source": self.source,
+                "stand_s": [round(self.stand_s[0], 4), round(self.stand_s[1], 4)],
                 "bend_s": [round(self.bend_s[0], 4), round(self.bend_s[1], 4)],
+                "agreement": _jsonable(self.quality),
                 "pods": {r: p.to_dict() for r, p in self.pods.items()},
-                "quality": _jsonable(self.quality),
                 "warnings": list(self.warnings)}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Calibration":
+        figs = d.get("agreement", d.get("quality"))
+        grade = d.get("quality") if isinstance(d.get("quality"), str) else GOOD
         return cls(tuple(d["stand_s"]), tuple(d["bend_s"]),
                    {r: PodCalibration.from_dict(r, p) for r, p in d["pods"].items()},
-                   dict(d.get("quality", {})), list(d.get("warnings", [])))
+                   dict(figs) if isinstance(figs, dict) else {},
+                   list(d.get("warnings", [])), grade, list(d.get("reasons", [])),
+                   str(d.get("source", "automatic")))
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
 
     @classmethod
     def load(cls, path: str | Path) -> "Calibration":
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        """A calibration saved by ``save`` (``calibration.json`` in a recording that was
+        analysed, or any copy); errors name the file."""
+        path = Path(path)
+        try:
+            d = json.loads(path.read_text())
+            cal = cls.from_dict(d)
+        except OSError as e:
+            raise DataError(f"{path}: cannot read: {e.strerror}") from None
+        except ValueError:
+            raise DataError(f"{path}: not valid JSON") from None
+        except (KeyError, TypeError, AttributeError):
+            raise DataError(f"{path}: not a posturepod calibration file (needs stand_s, "
+                            f"bend_s and pods with axes_in_sensor)") from None
+        cal.source = f"file:{path}"
+        return cal
 
     def summary(self) -> str:
-        lines = [f"calibration: stand {self.stand_s[0]:.2f}-{self.stand_s[1]:.2f} s, "
-                 f"bend {self.bend_s[0]:.2f}-{self.bend_s[1]:.2f} s"]
+        lines = [f"calibration: {self.grade}, stand {self.stand_s[0]:.2f}-{self.stand_s[1]:.2f}"
+                 f" s, bend {self.bend_s[0]:.2f}-{self.bend_s[1]:.2f} s ({self.source})"]
         for r, p in self.pods.items():
             q = p.quality
             ax = p.axes_in_sensor
             lines.append(
-                f"  {r:7s} x {_v(ax[0])} y {_v(ax[1])} z {_v(ax[2])}  "
+                f"  {r:7s} {p.grade:8s} x {_v(ax[0])} y {_v(ax[1])} z {_v(ax[2])}  "
                 f"bias {_v(np.degrees(p.gyr_bias_rad_s), 3)} deg/s")
             lines.append(
-                f"          stand still {q['stand_gyr_std_dps']:.2f} deg/s, "
-                f"bend {q['bend_deg']:.1f} deg, axis tilt {q['bend_axis_tilt_deg']:.1f} deg, "
-                f"spread {q['bend_axis_spread_deg']:.1f} deg, "
+                f"          stand {q.get('stand_s', float('nan')):.1f} s, sway "
+                f"{q.get('stand_sway_deg', float('nan')):.1f} deg, turned "
+                f"{q.get('stand_rotation_deg', float('nan')):.0f} deg; bend "
+                f"{q.get('bend_deg', float('nan')):.1f} deg, axis tilt "
+                f"{q.get('bend_axis_tilt_deg', float('nan')):.1f} deg, spread "
+                f"{q.get('bend_axis_spread_deg', float('nan')):.1f} deg, "
                 f"return {q.get('return_deg', float('nan')):.1f} deg")
         for k, v in self.quality.items():
             lines.append(f"  {k}: {v:.2f}" if isinstance(v, float) else f"  {k}: {v}")
-        for w in self.warnings:
-            lines.append(f"  warning: {w}")
+        for w in self.reasons:
+            lines.append(f"  {'FAILED' if self.grade == FAILED else 'doubt'}: {w}")
         return "\n".join(lines)
+
+    def regrade(self) -> None:
+        """Grade every pod from its figures, then the whole (the worst pod)."""
+        reasons = []
+        for r, p in self.pods.items():
+            p.grade, p.reasons = grade_pod(r, p.quality)
+            p.warnings = list(p.reasons)
+            reasons += p.reasons
+        self.grade = worst(p.grade for p in self.pods.values())
+        self.reasons = reasons
+        self.warnings = list(reasons)
+
+    def refuse_message(self) -> str:
+        bad = [m for m in self.reasons if not m.endswith("(doubtful)")]
+        return "calibration failed: " + "; ".join(bad)
 
 
 def _v(x, nd=3):
@@ -158,18 +207,18 @@ def _jsonable(d):
         elif isinstance(v, (np.floating, np.integer)):
             v = v.item()
         if isinstance(v, float):
-            v = round(v, 4)
+            v = round(v, 4) if v == v else None
         out[k] = v
     return out
 
 
-# ---------------------------------------------------------------- detection
+# ---------------------------------------------------------------- windows and integration
 
 def _still(pod: PodData, rate: float) -> tuple[np.ndarray, np.ndarray]:
     from posturepod.motion.fusion import rest_mask
     rest, _ = rest_mask(pod.gyr_rad_s, pod.acc_m_s2, rate, window_s=1.0,
-                        th_gyr_dps=LIMITS["still_gyr_dps"],
-                        th_acc_m_s2=LIMITS["still_acc_m_s2"], max_gyr_dps=15.0)
+                        th_gyr_dps=STILL["gyr_dps"],
+                        th_acc_m_s2=STILL["acc_m_s2"], max_gyr_dps=15.0)
     return rest, pod.time_s
 
 
@@ -207,94 +256,34 @@ def _integrate(gyr: np.ndarray, dt: np.ndarray) -> np.ndarray:
     return Q.log(q)
 
 
-def _find_stand_and_bend(rec: Recording, pods: dict[str, PodData]):
-    """(stand_t0, stand_t1, bend_t0) from events or automatically."""
-    stand_ev = rec.events_named("calib_stand")
-    bend_ev = rec.events_named("calib_bend")
-    if stand_ev and bend_ev:
-        t0 = stand_ev[0].time_s
-        tb = min((e.time_s for e in bend_ev if e.time_s > t0), default=None)
-        if tb is None:
-            raise CalibrationError("event calib_bend does not follow calib_stand")
-        return t0, tb, tb
-    t_start = max(p.time_s[0] for p in pods.values())
-    t_end = min(p.time_s[-1] for p in pods.values())
-    t_end = min(t_end, t_start + LIMITS["search_s"])
-    if bend_ev:
-        tb = bend_ev[0].time_s
-        t_end = tb
-    grid = np.arange(t_start, t_end, 0.05)
-    still = np.ones(len(grid), bool)
-    moving_pods = {}
-    for r, p in pods.items():
-        s, t = _still(p, p.rate_hz)
-        on = np.interp(grid, t, s.astype(float)) > 0.5
-        moving_pods[r] = on
-        still &= on
-    runs = [(grid[a], grid[b - 1]) for a, b in _runs(still)
-            if grid[b - 1] - grid[a] >= LIMITS["stand_min_s"]]
-    if bend_ev:
-        runs = [r for r in runs if r[1] >= tb - 1.0]
-        if not runs:
-            raise CalibrationError(_not_still_message(pods, moving_pods, grid, None))
-        return runs[-1][0], tb, tb
-    for a, b in runs:
-        # a bend must follow: some pod turns by more than 10 deg within 20 s
-        if _max_rotation_after(pods, b, 20.0) > 10.0:
-            return max(a, b - 30.0), b, b
-    if not runs:
-        raise CalibrationError(_not_still_message(pods, moving_pods, grid, None))
-    raise CalibrationError(
-        f"no forward bend after the quiet stand at {runs[0][0]:.1f}-{runs[0][1]:.1f} s "
-        f"(no pod turned more than 10 deg in the next 20 s)")
-
-
-def _not_still_message(pods, moving, grid, _):
-    best = {r: max(((grid[b - 1] - grid[a]) for a, b in _runs(m)), default=0.0)
-            for r, m in moving.items()}
-    worst = min(best, key=best.get)
-    return (f"no quiet stand of {LIMITS['stand_min_s']:.0f} s with all pods still in the "
-            f"first {LIMITS['search_s']:.0f} s; longest still stretch per pod: "
-            + ", ".join(f"{r} {v:.1f} s" for r, v in best.items())
-            + f" (pod {worst} moves the most)")
-
-
-def _max_rotation_after(pods, t0, span_s):
-    best = 0.0
-    for p in pods.values():
-        w = _window(p, t0 - 1.0, t0)
-        if w.stop - w.start < 2:
-            continue
-        b = p.gyr_rad_s[w].mean(0)
-        w2 = _window(p, t0, t0 + span_s)
-        if w2.stop - w2.start < 2:
-            continue
-        g = p.gyr_rad_s[w2] - b
-        dt = np.diff(p.time_s[w2], prepend=p.time_s[w2][0])
-        # cheap bound: the angle of the summed rotation vector, good for a one-axis bend
-        cum = np.cumsum(g * dt[:, None], axis=0)
-        best = max(best, float(np.degrees(np.linalg.norm(cum, axis=1).max())))
-    return best
-
 
 # ---------------------------------------------------------------- per pod
 
 def _pod_stand(role, pod, t0, t1):
+    """Up direction (robust mean of gravity), gyro bias (median) and the stand figures."""
     w = _window(pod, t0, t1)
     n = w.stop - w.start
     if n < 5:
         raise CalibrationError(f"pod {role}: no samples in the stand window "
                                f"{t0:.1f}-{t1:.1f} s")
-    g = pod.gyr_rad_s[w]
-    a = pod.acc_m_s2[w]
-    bias = g.mean(0)
-    up = a.mean(0)
-    acc_norm = float(np.linalg.norm(up))
-    up /= acc_norm
-    q = {"stand_s": float(pod.time_s[w][-1] - pod.time_s[w][0]),
+    t = np.asarray(pod.time_s[w], float)
+    g = np.asarray(pod.gyr_rad_s[w], float)
+    a = np.asarray(pod.acc_m_s2[w], float)
+    nrm = np.linalg.norm(a, axis=1)
+    keep = np.abs(nrm - np.median(nrm)) <= 1.0          # leave jolts out of the mean
+    up = unit(a[keep].mean(0) if keep.sum() >= 5 else a.mean(0))
+    bias = np.median(g, axis=0)
+    grid = np.arange(t[0] + 0.25, t[-1] - 0.25, 0.05)
+    sway = 0.0
+    if len(grid) >= 2:
+        sm, _ = smoothed_up(PodData(role, t, a, g), grid)
+        sway = float(np.sqrt(np.mean(angle_deg(sm, up) ** 2)))
+    rv = _integrate(g - bias, np.diff(t, prepend=t[0]))
+    rot = float(np.degrees(np.linalg.norm(rv - rv.mean(0), axis=1).max()))
+    q = {"stand_s": float(t[-1] - t[0]), "stand_sway_deg": sway, "stand_rotation_deg": rot,
          "stand_gyr_std_dps": float(np.degrees(np.sqrt(g.var(0).sum()))),
          "stand_acc_std_m_s2": float(np.sqrt(a.var(0).sum())),
-         "stand_acc_norm_m_s2": acc_norm}
+         "stand_acc_norm_m_s2": float(np.median(nrm))}
     return up, bias, q
 
 
@@ -312,7 +301,8 @@ def _bend_angle(pod, bias, tb0, t_max):
 def _bend_onset(pods, ts0, ts1):
     """A slow bend starts before the stillness test notices. Onset: going back from the
     moment the thorax pod (else the most turning pod) has turned 5 deg from its mid-stand
-    pose, the last moment its rate about the bend direction (0.2 s mean) was not positive."""
+    pose, the last moment its rate about the bend direction (0.2 s mean) was below a tenth of
+    the bend's peak rate."""
     tm = 0.5 * (ts0 + ts1)
     best = None
     for r, p in pods.items():
@@ -337,7 +327,12 @@ def _bend_onset(pods, ts0, ts1):
     axis = rv[i5] / np.linalg.norm(rv[i5])
     n = max(int(round(0.2 * (len(t) - 1) / max(t[-1] - t[0], 1e-9))), 1)
     rate = np.convolve(g @ axis, np.ones(n) / n, mode="same")
-    calm = np.flatnonzero(rate[:i5] <= 0.0)
+    # calm: below a tenth of the bend's own peak rate (postural sway keeps the rate
+    # wavering about zero for seconds before a bend; "not positive" would date the onset
+    # back into the stand by up to half a sway period)
+    peak = float(rate[i5:i5 + 3 * max(int(round(1 / max(np.median(np.diff(t)), 1e-6))), 1)]
+                 .max(initial=0.0))
+    calm = np.flatnonzero(rate[:i5] <= 0.1 * peak)
     return float(min(t[calm[-1]], ts1)) if calm.size else ts1
 
 
@@ -390,65 +385,72 @@ def _pod_bend(role, pod, up, bias, tb0, tb1):
     return axis, q
 
 
-def _check(role, q, warns):
-    L = LIMITS
-    if q["stand_gyr_std_dps"] > L["stand_gyr_max_dps"] or q["stand_acc_std_m_s2"] > 2 * L[
-            "still_acc_m_s2"]:
-        raise CalibrationError(
-            f"pod {role}: not still during the calibration stand (gyro spread "
-            f"{q['stand_gyr_std_dps']:.1f} deg/s, acc spread {q['stand_acc_std_m_s2']:.2f} "
-            f"m/s^2)")
-    if abs(q["stand_acc_norm_m_s2"] - 9.81) > 1.5:
-        warns.append(f"pod {role}: accelerometer reads {q['stand_acc_norm_m_s2']:.2f} m/s^2 "
-                     f"standing still (expected 9.81): check its scale")
-    lo, ok = L["bend_min_deg"].get(role, 5.0), L["bend_ok_deg"].get(role, 10.0)
-    if q["bend_deg"] < lo:
-        raise CalibrationError(f"pod {role}: calibration bend too small ({q['bend_deg']:.1f} "
-                               f"deg < {lo:.0f}): cannot find its left axis")
-    if q["bend_deg"] < ok:
-        warns.append(f"pod {role}: small calibration bend ({q['bend_deg']:.1f} deg < "
-                     f"{ok:.0f}): left axis uncertain")
-    if q["bend_axis_tilt_deg"] > L["axis_tilt_max_deg"] or q["bend_axis_spread_deg"] > L[
-            "axis_spread_max_deg"]:
-        raise CalibrationError(
-            f"pod {role}: calibration bend too twisted (axis {q['bend_axis_tilt_deg']:.1f} "
-            f"deg from horizontal, spread {q['bend_axis_spread_deg']:.1f} deg)")
-    if q["bend_axis_tilt_deg"] > L["axis_tilt_ok_deg"] or q["bend_axis_spread_deg"] > L[
-            "axis_spread_ok_deg"]:
-        warns.append(f"pod {role}: calibration bend somewhat twisted (axis "
-                     f"{q['bend_axis_tilt_deg']:.1f} deg from horizontal, spread "
-                     f"{q['bend_axis_spread_deg']:.1f} deg)")
+
+# ---------------------------------------------------------------- the routine
+
+def _find_routine(rec: Recording, pods: dict[str, PodData]) -> tuple[float, float, str]:
+    """(stand start, bend onset, source): the guided capture's events, else the protocol's
+    structure (the quiet stand before the first bend all pods share)."""
+    t_start = max(float(p.time_s[0]) for p in pods.values())
+    t_end = min(min(float(p.time_s[-1]) for p in pods.values()), t_start + SEARCH_S)
+    ev = from_events(rec)
+    if ev is not None:
+        return ev[0], ev[1], "events"
+    try:
+        t_cross = find_bend(pods, t_start, t_end)
+    except RoutineNotFound as e:
+        raise CalibrationError(f"{e}: {REDO_ROUTINE}") from None
+    tb0 = _bend_onset(pods, max(t_start, t_cross - 6.0), t_cross)
+    return stand_before(pods, t_start, tb0 - 0.3), tb0, "automatic"
 
 
-def calibrate(rec: Recording, *, check_later: bool = True, warn: bool = True) -> Calibration:
-    """Find the calibration routine in ``rec`` and each pod's segment frame.
+def _agreement(pods, out, curves) -> dict:
+    """Cross-pod figures of the bend (the pods share one bend: same time, same course);
+    per pod ``bend_peak_lag_s`` and ``bend_shape_r`` go into its figures."""
+    if len(out) < 2:
+        return {}
+    peaks = {r: c.quality["bend_peak_time_s"] for r, c in out.items()}
+    tilts = [c.quality["bend_axis_tilt_deg"] for c in out.values()]
+    for r, c in out.items():
+        others = [v for o, v in peaks.items() if o != r]
+        c.quality["bend_peak_lag_s"] = float(peaks[r] - np.median(others))
+        mine = curves[r]
+        rest = np.median([curves[o] for o in curves if o != r], axis=0)
+        ok = np.isfinite(mine) & np.isfinite(rest)
+        if ok.sum() > 5 and np.std(mine[ok]) > 0 and np.std(rest[ok]) > 0:
+            c.quality["bend_shape_r"] = float(np.corrcoef(mine[ok], rest[ok])[0, 1])
+    shapes = [c.quality.get("bend_shape_r", 1.0) for c in out.values()]
+    return {"peak_time_range_s": float(max(peaks.values()) - min(peaks.values())),
+            "axis_tilt_range_deg": float(max(tilts) - min(tilts)),
+            "shape_r_min": float(min(shapes))}
 
-    Raises :class:`CalibrationError` (naming the pod) when it cannot be trusted; issues a
-    :class:`CalibrationWarning` (naming the pod) per doubtful figure when ``warn``; the
-    warnings are also kept in ``Calibration.warnings``.
+
+def calibrate(rec: Recording, *, check_later: bool = True, warn: bool = True,
+              accept_failed: bool = False) -> Calibration:
+    """Find the calibration routine in ``rec`` and each pod's segment frame, graded.
+
+    Raises :class:`CalibrationError` (naming the pod and what to redo) when there is no
+    routine to use, or when the grade is ``failed`` and not ``accept_failed``; issues a
+    :class:`CalibrationWarning` per doubt when ``warn``. Grade, reasons and figures are in
+    the result (``to_dict`` gives the JSON ``calibration`` object).
     """
     full = {r: p for r, p in rec.pods.items() if len(p) >= 2}
     if not full:
         raise CalibrationError("recording has no pod data")
-    # the routine is at the start: work on the first search_s + 60 s only
-    t_lim = min(p.time_s[0] for p in full.values()) + LIMITS["search_s"] + 60.0
+    # the routine is at the start: work on the first SEARCH_S + 60 s only
+    t_lim = min(float(p.time_s[0]) for p in full.values()) + SEARCH_S + 60.0
     pods = {r: _head(p, t_lim) for r, p in full.items()}
-    ts0, ts1, tb0 = _find_stand_and_bend(rec, pods)
-    if not (rec.events_named("calib_stand") and rec.events_named("calib_bend")):
-        ts1 = tb0 = _bend_onset(pods, ts0, ts1)
-    ts1 = ts1 - 0.3          # keep the bend onset out of the stand
-    stand_len = ts1 - ts0
-    warns: list[str] = []
-    if stand_len < LIMITS["stand_min_s"]:
-        raise CalibrationError(f"calibration stand only {stand_len:.1f} s "
-                               f"(need {LIMITS['stand_ok_s']:.0f} s still)")
-    if stand_len < LIMITS["stand_ok_s"] - 0.5:
-        warns.append(f"calibration stand only {stand_len:.1f} s "
-                     f"(asked for {LIMITS['stand_ok_s']:.0f} s)")
-    t_max = min(tb0 + 40.0, min(p.time_s[-1] for p in pods.values()))
+    ts0, tb0, source = _find_routine(rec, pods)
+    ts1 = tb0 - 0.3          # keep the bend onset out of the stand
+    if ts1 - ts0 < LIMITS["stand_min_s"]:
+        raise CalibrationError(f"calibration stand only {max(ts1 - ts0, 0.0):.1f} s before "
+                               f"the bend at {tb0:.1f} s (need 5 s still): {REDO_STAND}")
+    t_max = min(tb0 + 40.0, min(float(p.time_s[-1]) for p in pods.values()))
     stands = {r: _pod_stand(r, p, ts0, ts1) for r, p in pods.items()}
     tb1 = _bend_end(pods, {r: v[1] for r, v in stands.items()}, tb0, t_max)
     out: dict[str, PodCalibration] = {}
+    grid = np.arange(tb0, tb1, 0.05)
+    curves = {}
     for r, p in pods.items():
         up, bias, q = stands[r]
         axis, qb = _pod_bend(r, p, up, bias, tb0, tb1)
@@ -457,34 +459,46 @@ def calibrate(rec: Recording, *, check_later: bool = True, warn: bool = True) ->
         y /= np.linalg.norm(y)
         x = np.cross(y, up)
         q["gyr_bias_dps"] = np.degrees(bias)
-        _check(r, q, warns)
         out[r] = PodCalibration(r, np.vstack([x, y, up]), bias, q)
-    # posture after the bend (the "2 s still") against the stand
-    for r, p in pods.items():
-        up = out[r].axes_in_sensor[2]
+        res = _bend_angle(p, bias, tb0, tb1)
+        if res is not None and len(grid) > 1:
+            t, _, rv = res
+            curves[r] = np.interp(grid, t, np.degrees(np.linalg.norm(rv, axis=1)))
+        # posture after the bend (the "2 s still") against the stand
         w = _window(p, tb1 + 0.3, tb1 + 2.3)
         if w.stop - w.start >= 3:
-            a = p.acc_m_s2[w].mean(0)
-            d = float(np.degrees(np.arccos(np.clip(np.dot(a / np.linalg.norm(a), up), -1, 1))))
-            out[r].quality["return_deg"] = d
-            if d > LIMITS["return_ok_deg"]:
-                warns.append(f"pod {r}: standing posture after the bend differs from the "
-                             f"calibration stand by {d:.1f} deg (pod slipped, or the stand "
-                             f"was not upright)")
-    qual = {}
-    if len(out) > 1:
-        tilts = [c.quality["bend_axis_tilt_deg"] for c in out.values()]
-        peaks = [c.quality["bend_peak_time_s"] for c in out.values()]
-        qual["axis_tilt_range_deg"] = float(max(tilts) - min(tilts))
-        qual["peak_time_range_s"] = float(max(peaks) - min(peaks))
-        if qual["peak_time_range_s"] > 3.0:
-            late = max(out, key=lambda r: abs(out[r].quality["bend_peak_time_s"]
-                                              - float(np.median(peaks))))
-            warns.append(f"pod {late}: its bend peaks {qual['peak_time_range_s']:.1f} s apart "
-                         f"from the other pods' (did it bend with the body?)")
-    cal = Calibration((float(ts0), float(ts1)), (float(tb0), tb1), out, qual, warns)
+            a = unit(np.asarray(p.acc_m_s2[w], float).mean(0))
+            q["return_deg"] = float(angle_deg(a, up))
+    qual = _agreement(pods, out, curves) if len(curves) == len(out) else {}
+    cal = Calibration((float(ts0), float(ts1)), (float(tb0), float(tb1)), out, qual,
+                      source=source)
     if check_later:
         check_later_stands(rec, cal)
+    cal.regrade()
+    if cal.grade == FAILED and not accept_failed:
+        raise CalibrationError(cal.refuse_message())
+    if warn:
+        for w_ in cal.warnings:
+            warnings.warn(w_, CalibrationWarning, stacklevel=2)
+    return cal
+
+
+def calibration_for(rec: Recording, path: str | Path | None = None, *,
+                    accept_failed: bool = False, warn: bool = True) -> Calibration:
+    """The calibration the analyses use: the recording's own routine, or (``path``) one
+    saved from an earlier recording of a day on which the pods were not moved; the later
+    stands of ``rec`` then say whether they were. Refused (CalibrationError naming the pod
+    and what to redo) when failed, unless ``accept_failed``."""
+    if path is None:
+        return calibrate(rec, accept_failed=accept_failed, warn=warn)
+    cal = Calibration.load(path)
+    missing = [r for r in rec.pods if r not in cal.pods]
+    if missing:
+        raise CalibrationError(f"{path}: no calibration for pod(s) {', '.join(missing)} "
+                               f"(it has {', '.join(cal.pods) or 'none'})")
+    check_later_stands(rec, cal)
+    if cal.grade == FAILED and not accept_failed:
+        raise CalibrationError(f"{path}: {cal.refuse_message()}")
     if warn:
         for w_ in cal.warnings:
             warnings.warn(w_, CalibrationWarning, stacklevel=2)
@@ -515,14 +529,17 @@ def check_later_stands(rec: Recording, cal: Calibration, *, min_still_s: float =
     """Compare each pod's up direction in later still periods that look like the
     calibration stand (every other pod within its drift tolerance of its calibration up
     direction) to the calibration; a pod beyond its tolerance while the others agree is
-    reported as moved on the body (warning naming the pod, figure ``drift_deg``). In such
+    reported as moved on the body (a doubt or a failure naming the pod, figure
+    ``drift_deg``; the calibration is graded again). In such
     automatically found periods only the sideways (frontal-plane) part of the difference
     counts, since upright sitting tilts the pelvis back; in a later stand marked by a
-    ``calib_stand`` event the whole difference counts. Adds to ``cal.warnings``."""
+    ``calib_stand`` event the whole difference counts."""
     pods = {r: p for r, p in rec.pods.items() if r in cal.pods}
     if len(pods) < 2:
         return
-    t_after = cal.bend_s[1] + 3.0
+    # a calibration reused from another recording: every stand of this one counts
+    reused = cal.source.startswith("file:")
+    t_after = -np.inf if reused else cal.bend_s[1] + 3.0
     # 1 s blocks of mean acceleration after the calibration, with still flags
     t0 = max(p.time_s[0] for p in pods.values())
     t1 = min(p.time_s[-1] for p in pods.values())
@@ -538,8 +555,9 @@ def check_later_stands(rec: Recording, cal: Calibration, *, min_still_s: float =
         ok = np.diff(i) > 1
         ma, gm, gv = _block_stats(p, i, cal.pods[r].gyr_bias_rad_s)
         gstd = np.degrees(np.sqrt(np.maximum(gv.sum(1), 0)))
-        still &= ok & (gstd < LIMITS["still_gyr_dps"]) & (np.degrees(
-            np.linalg.norm(gm, axis=1)) < 3.0)
+        still &= ok & (gstd < STILL["gyr_dps"])
+        if not reused:      # another day's gyro bias says nothing about slow turns today
+            still &= np.degrees(np.linalg.norm(gm, axis=1)) < 3.0
         v = (ma @ cal.pods[r].axes_in_sensor.T) / np.maximum(
             np.linalg.norm(ma, axis=1), 1e-9)[:, None]       # up in segment coordinates
         dev[r] = np.degrees(np.arccos(np.clip(v[:, 2], -1, 1)))
@@ -550,23 +568,19 @@ def check_later_stands(rec: Recording, cal: Calibration, *, min_still_s: float =
     for a, b in _runs(still):
         if b - a >= min_still_s:
             stands.append((a, b))
-    tol = LIMITS["drift_ok_deg"]
-    worst: dict[str, float] = {}
+    tol = {r: LIMITS["drift_deg"].get(r, (10.0, 20.0))[0] for r in pods}
+    largest: dict[str, float] = {}
     for a, b in stands:
         d = {r: float(np.median(v[a:b])) for r, v in dev.items()}
         labelled = any(edges[a] - 2 <= te <= edges[b] for te in ev_times)
         for r in d:
             others = [o for o in d if o != r]
             if labelled:        # a stand by protocol: the whole up direction must agree
-                worst[r] = max(worst.get(r, 0.0), d[r])
-            elif all(d[o] <= tol.get(o, 10.0) for o in others):
+                largest[r] = max(largest.get(r, 0.0), d[r])
+            elif all(d[o] <= tol[o] for o in others):
                 # looks like a stand, but could be upright sitting (pelvis tilted back):
                 # only the sideways (frontal-plane) part counts
-                worst[r] = max(worst.get(r, 0.0), float(np.median(lat[r][a:b])))
-    for r, v in worst.items():
+                largest[r] = max(largest.get(r, 0.0), float(np.median(lat[r][a:b])))
+    for r, v in largest.items():
         cal.pods[r].quality["drift_deg"] = v
-        if v > tol.get(r, 10.0):
-            cal.warnings.append(
-                f"pod {r}: in a later stand its up direction differs from the calibration by "
-                f"{v:.1f} deg while the other pods agree: it may have moved on the body; "
-                f"recalibrate")
+    cal.regrade()

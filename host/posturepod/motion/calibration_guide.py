@@ -15,7 +15,9 @@ from posturepod.motion.live import LiveAngles
 @dataclass
 class CalibrationSettings:
     stand_s: float = 5.0            # quiet standing before the calibration bend
-    still_gyr_rad_s: float = 0.15   # "still": every pod below this rotation rate
+    still_gyr_rad_s: float = 0.25   # "still": trunk pods not turning faster than this ...
+    still_head_gyr_rad_s: float = 0.6   # ... the head (its sway), and LiveAngles.quiet
+    steady_gyr_rad_s: float = 0.15  # "steady": a pod whose angle can be read as a posture
     calib_min_deg: float = 25.0     # calibration bend: asked 30-60 deg
     calib_max_deg: float = 75.0
     after_still_s: float = 2.0
@@ -51,8 +53,18 @@ class CalibrationGuide:
             self.mark("warn:" + msg, t)
 
     def all_still(self) -> bool:
-        return all(self.live.still(r, 0.5, self.settings.still_gyr_rad_s)
-                   for r in self.live.pods)
+        """Every pod standing (or sitting) quietly: its gravity direction steady (the offline
+        calibration's notion of a stand, the head allowed its natural sway) and no pod
+        turning fast (the head's own sway allowed for)."""
+        s = self.settings
+        return all(self.live.quiet(r, 1.0) and self.live.still(
+            r, 0.5, s.still_head_gyr_rad_s if r == "head" else s.still_gyr_rad_s)
+            for r in self.live.pods)
+
+    def steady(self, role: str) -> bool:
+        """The pod has not turned at all for a second (strict: for reading its angle as a
+        posture, e.g. to see whether it slipped)."""
+        return self.live.still(role, 1.0, self.settings.steady_gyr_rad_s)
 
     def tick(self) -> bool:
         """Advance the guide; returns True when the protocol is complete."""
@@ -69,7 +81,8 @@ class CalibrationGuide:
                     self.phase = "bend"
             else:
                 if self._still_since is not None and t - self._still_since > 1.0:
-                    self._warn("moved during the calibration stand: stand still again", t)
+                    self._warn("moved during the calibration stand: look at a point ahead "
+                               "and stand still", t)
                 self._still_since = None
         elif self.phase == "bend":
             tilt = self.live.tilt_deg("thorax", self._ref_up["thorax"]) \

@@ -131,6 +131,32 @@ class LiveAngles:
             return False
         return bool(np.max(np.linalg.norm(g[sel], axis=1)) < gyr_rad_s)
 
+    def quiet(self, role: str, window_s: float = 1.0) -> bool:
+        """Whether the pod has stood quietly for the last window_s, judged as the offline
+        calibration judges a stand: its gravity direction (0.5 s means) wandered less than
+        the role's "good" sway limit and no walking-like acceleration; the head may sway
+        more than the trunk, and a gyro spread alone does not count."""
+        from posturepod.motion.calibration_quality import LIMITS
+        from posturepod.motion.calibration_routine import (EXTENT_ACC_M_S2, angle_deg,
+                                                           smoothed_up, unit)
+        p = self.pods[role]
+        with self.lock:
+            if not p.t:
+                return False
+            ts, accs, k = [p.t[-1]], [p.acc[-1]], len(p.t) - 1
+            while ts[0][0] > p.t[-1][-1] - window_s - 0.5 and k > 0:
+                k -= 1
+                ts.insert(0, p.t[k])
+                accs.insert(0, p.acc[k])
+        t, acc = np.concatenate(ts), np.vstack(accs)
+        if t[-1] - t[0] < window_s + 0.4:
+            return False
+        grid = np.arange(t[-1] - window_s, t[-1] - 0.25, 0.05)
+        up, spread = smoothed_up(PodData(role, t, acc, acc), grid)
+        sway = float(np.sqrt(np.mean(angle_deg(up, unit(up.mean(axis=0))) ** 2)))
+        return sway <= LIMITS["stand_sway_deg"].get(role, (2.0, 4.0))[0] and \
+            bool(np.all(spread <= EXTENT_ACC_M_S2.get(role, 1.0)))
+
     def tilt_deg(self, role: str, ref_up_sensor: np.ndarray) -> float:
         """Angle between the pod's current up direction and a reference one (sensor frame),
         from the live orientation: works before any calibration."""

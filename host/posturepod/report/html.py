@@ -209,6 +209,45 @@ def badge(text: str, kind: str = "info") -> Markup:
     return Markup(f'<span class="badge {escape(kind)}">{escape(text)}</span>')
 
 
+def calibration_banner(cal: dict | None) -> Markup:
+    """Top-of-page box for a calibration that is not good (empty when good or absent): every
+    angle in the report rests on it, so a doubt or a failure is said before anything else."""
+    if not cal or cal.get("quality", "good") == "good":
+        return Markup("")
+    failed = cal["quality"] == "failed"
+    title = ("Calibration FAILED: the angles below may be wrong" if failed else
+             "Calibration doubtful: read the angles below with care")
+    return callout(bullet_list(cal.get("reasons") or ["(no reason recorded)"]),
+                   kind="alert" if failed else "warn", title=title)
+
+
+def calibration_section(cal: dict | None) -> Markup:
+    """The calibration the angles rest on: quality per pod and its figures (docs/angles.md,
+    "How far a calibration can be trusted")."""
+    if not cal:
+        return Markup("")
+    src = str(cal.get("source", "automatic"))
+    src = {"automatic": "found in the recording (stand, then the first shared bend)",
+           "events": "marked by the guided capture"}.get(src, "reused from " +
+                                                        src.removeprefix("file:"))
+    rows = []
+    for role, p in (cal.get("pods") or {}).items():
+        rows.append([role, p.get("quality", "–"), fmt(p.get("stand_length_s"), 1, " s"),
+                     fmt(p.get("stand_sway_deg"), 1, "°"), fmt(p.get("bend_deg"), 0, "°"),
+                     fmt(p.get("bend_axis_tilt_deg"), 1, "°"),
+                     fmt(p.get("bend_peak_lag_s"), 1, " s"), fmt(p.get("return_deg"), 1, "°"),
+                     fmt(p.get("drift_deg"), 1, "°")])
+    kind = {"good": "ok", "doubtful": "warn", "failed": "alert"}.get(cal.get("quality"), "info")
+    head = paragraph(badge(str(cal.get("quality", "–")).upper(), kind),
+                     f" Calibration {src}. Stand {fmt(cal['stand_s'][0], 1)}–"
+                     f"{fmt(cal['stand_s'][1], 1)} s, bend from {fmt(cal['bend_s'][0], 1)} s.")
+    tab = table(["Pod", "Quality", "Stand", "Sway (RMS)", "Bend", "Bend axis from horizontal",
+                 "Bend peak vs others", "Return", "Later drift"], rows, align="llrrrrrrr",
+                cls="data compact")
+    reasons = bullet_list(cal["reasons"]) if cal.get("reasons") else Markup("")
+    return section("Calibration", head, tab, reasons, id="calibration")
+
+
 def reference_box(references: Iterable, *, title: str = "References",
                   note: str | None = None) -> Markup:
     """Numbered reference list in a bordered box. Items are plain strings (escaped) or

@@ -244,16 +244,17 @@ def recorded_at(rec) -> str | None:
 
 def analyse_recording(rec, cfg: SittingConfig | None = None, *, patient: str | None = None,
                       buzz_after_s: float | None = None, break_after_s: float | None = None,
-                      chunks: Iterable | None = None) -> SittingResult:
-    """Analyse a :class:`~posturepod.recordings.data.Recording` (angles computed chunk by chunk with
-    ``posturepod.motion.angles.iter_angles``)."""
+                      chunks: Iterable | None = None, calibration=None) -> SittingResult:
+    """Analyse a :class:`~posturepod.recordings.data.Recording` (angles computed chunk by
+    chunk with ``posturepod.motion.angles.iter_angles``; ``calibration``: a
+    :class:`~posturepod.motion.calibration.Calibration`, or None to find it). The summary
+    carries the calibration object (``calibration``: quality, reasons, figures)."""
     cfg = cfg or SittingConfig()
     if chunks is None:
-        from posturepod.motion import angles as angmod
-        if hasattr(angmod, "iter_angles"):
-            chunks = angmod.iter_angles(rec, chunk_s=cfg.chunk_s)
-        else:   # pragma: no cover - older angles module
-            chunks = [angmod.recording_angles(rec)]
+        from posturepod.motion.angles import iter_angles
+        from posturepod.motion.calibration import calibrate
+        calibration = calibration if calibration is not None else calibrate(rec)
+        chunks = iter_angles(rec, chunk_s=cfg.chunk_s, calibration=calibration)
     pel = rec.pods.get("pelvis")
     pelvis_acc = (pel.time_s, pel.acc_m_s2) if pel is not None and len(pel) > 1 else None
     t0 = min(p.time_s[0] for p in rec.pods.values() if len(p))
@@ -268,6 +269,8 @@ def analyse_recording(rec, cfg: SittingConfig | None = None, *, patient: str | N
     s["recorded_at"] = recorded_at(rec)
     s["recording"] = str(rec.path) if rec.path is not None else None
     s["analysed_at"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    if calibration is not None:
+        s["calibration"] = calibration.to_dict()
     return res
 
 

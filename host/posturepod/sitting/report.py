@@ -352,7 +352,7 @@ def build_report(result, *, history: list[dict] | None = None, title: str | None
            ("Recorded", s.get("recorded_at") or "–"),
            ("Recording", s.get("recording") or "–"),
            ("Duration", _hm(s["duration_s"]))]
-    secs = []
+    secs = [H.calibration_banner(s.get("calibration"))]
     if ref.get("source") == "none":
         secs.append(H.callout(ref["note"], kind="alert", title="No analysis"))
         return H.page(title or "Sitting day", secs, subtitle="posturepod sitting",
@@ -486,6 +486,7 @@ def build_report(result, *, history: list[dict] | None = None, title: str | None
     secs.append(H.section("Definitions and notes", defs,
                           H.bullet_list(notes) if notes else "",
                           H.reference_box(REFERENCES)))
+    secs.append(H.calibration_section(s.get("calibration")))
     return H.page(title or "Sitting day", secs,
                   subtitle="Slouch, head-forward posture and breaks through a desk day",
                   header_items=hdr)
