@@ -8,7 +8,10 @@ Orientation chain (``Rz``/``Ry``/``Rx`` = rotation about the body's own z/y/x ax
 
     pelvis = Rz(heading + gait yaw) Ry(hip flexion + sway + gait tilt) Rx(pelvic obliquity)
     thorax = pelvis Ry(lumbar flexion) Rx(lumbar lateral bend) Rz(lumbar axial twist)
-    head   = thorax Ry(neck flexion) Rz(head turn)
+    head   = thorax Ry(neck flexion) [Rx(lateral neck bend)] Rz(head turn)
+
+(the lateral neck bend exists only with restless sway, :mod:`.restless`, sway key
+``neck_lat``).
 
 Positions: the pelvis frame's origin is the midpoint of the hip joint centres; the lumbar
 "joint" (a lumped L3/L4 rotation centre), the cervicothoracic joint (C7/T1) and the three pods
@@ -194,7 +197,12 @@ class Body:
             return out
         nk = c["neck"](t) + s["neck"](t)
         turn = c["head_turn"](t) + s["head_turn"](t) + 0.3 * yaw_osc
-        qh = Q.mul(qt, Q.mul(Q.from_axis_angle(nk * D2R, 1), Q.from_axis_angle(turn * D2R, 2)))
+        side = s.get("neck_lat")       # lateral neck bend: only with restless sway
+        if side is None:
+            qn = Q.from_axis_angle(nk * D2R, 1)
+        else:
+            qn = Q.mul(Q.from_axis_angle(nk * D2R, 1), Q.from_axis_angle(side(t) * D2R, 0))
+        qh = Q.mul(qt, Q.mul(qn, Q.from_axis_angle(turn * D2R, 2)))
         out.append(qh)
         return out
 
