@@ -54,16 +54,32 @@ def bend(plan: Plan, t0: float, pelvis: float, lumbar: float, neck: float, down_
     return {"start_s": t0, "end_s": tp + Tu}
 
 
-def calibration(plan: Plan, rng: np.random.Generator, pattern: str = "normal") -> float:
+# the calibration routine as documented for users (``exact_protocol``): stand still from
+# the start of the recording, one 60 deg forward bend, still again
+EXACT_CALIBRATION = {"stand_s": 5.0, "trunk_deg": 60.0, "down_s": 3.0, "hold_s": 0.5,
+                     "up_s": 3.0, "still_s": 3.0}
+
+
+def calibration(plan: Plan, rng: np.random.Generator, pattern: str = "normal",
+                exact: bool = False) -> float:
     """Quiet standing (>= 5 s from ``calib_stand``), one slow 30-60 deg forward bend
-    (``calib_bend`` at its onset), back up, >= 2 s still. Returns the end time."""
+    (``calib_bend`` at its onset), back up, >= 2 s still. Returns the end time.
+    ``exact``: the routine as documented (:data:`EXACT_CALIBRATION`: stand from t = 0 for
+    5.0 s, a 60 deg bend 3 s down, 0.5 s hold, 3 s up, 3 s still); the random draws are
+    made all the same, so the rest of the protocol is the one of the same seed, shifted."""
     stand = 0.5
     t_bend = stand + _u(rng, 5.6, 7.0)
     trunk = _u(rng, 35.0, 55.0)
     share = _u(rng, 0.35, 0.45) if pattern == "normal" else _u(rng, 0.2, 0.3)
-    b = bend(plan, t_bend, trunk * share, trunk * (1 - share), _u(rng, 3, 8),
-             _u(rng, 2.5, 3.5), _u(rng, 0.5, 1.0), _u(rng, 2.5, 3.5), pattern)
-    end = b["end_s"] + _u(rng, 2.5, 3.5)
+    neck = _u(rng, 3, 8)
+    down, hold, up = _u(rng, 2.5, 3.5), _u(rng, 0.5, 1.0), _u(rng, 2.5, 3.5)
+    still = _u(rng, 2.5, 3.5)
+    if exact:
+        x = EXACT_CALIBRATION
+        stand, t_bend, trunk = 0.0, x["stand_s"], x["trunk_deg"]
+        down, hold, up, still = x["down_s"], x["hold_s"], x["up_s"], x["still_s"]
+    b = bend(plan, t_bend, trunk * share, trunk * (1 - share), neck, down, hold, up, pattern)
+    end = b["end_s"] + still
     plan.zero_sway(stand, t_bend)
     plan.events += [(stand, "calib_stand"), (t_bend, "calib_bend")]
     plan.notes["calibration"] = {"stand_start_s": stand, "stand_end_s": t_bend,
@@ -72,10 +88,16 @@ def calibration(plan: Plan, rng: np.random.Generator, pattern: str = "normal") -
     return end
 
 
-def flexion(plan: Plan, rng: np.random.Generator, pattern: str = "normal") -> float:
+def flexion(plan: Plan, rng: np.random.Generator, pattern: str = "normal", exact: bool = False,
+            pelvis_deg: float | None = None, lumbar_share: float | None = None) -> float:
+    """Calibration, then 3-5 forward bends. ``pattern`` sets the lumbopelvic timing and, by
+    default, the magnitudes; ``pelvis_deg`` / ``lumbar_share`` (borderline patients) replace
+    the planned peak pelvis angle (+- the usual N(0, 1.5 deg) per rep, clipped to +-4.5) and
+    the lumbar share lumbar / (pelvis + lumbar) at the peak (+- N(0, 0.01), clipped to
+    +-0.03) of every rep."""
     if pattern not in ("normal", "inhibited_hip"):
         raise ValueError(f"unknown flexion pattern {pattern!r} (normal, inhibited_hip)")
-    t = calibration(plan, rng, pattern)
+    t = calibration(plan, rng, pattern, exact)
     if pattern == "normal":
         trunk = _u(rng, 110.0, 115.0)
         lum = _u(rng, max(42.0, trunk - 68.0), min(48.0, trunk - 62.0))
@@ -86,13 +108,25 @@ def flexion(plan: Plan, rng: np.random.Generator, pattern: str = "normal") -> fl
         lum = trunk - pel
         lims = {"pelvis": (21.0, 39.0), "lumbar": (max(lum - 6, 40.0), lum + 6)}
     pel_m = trunk - lum
+    if pelvis_deg is not None:
+        pel_m = float(pelvis_deg)
+        lims["pelvis"] = (pel_m - 4.5, pel_m + 4.5)
+    if lumbar_share is not None and pel_m * (lumbar_share + 0.03) / (0.97 - lumbar_share) > 90:
+        raise ValueError(f"pelvis {pel_m:.0f} deg with lumbar share {lumbar_share:g} needs more "
+                         "than 90 deg of lumbar flexion")
     neck_m = _u(rng, 10.0, 22.0)
     reps = []
     for _ in range(int(rng.integers(3, 6))):
         start = t
         t0 = t + _u(rng, 2.0, 4.0)
         pel = float(np.clip(pel_m + rng.normal(0, 1.5), *lims["pelvis"]))
-        lu = float(np.clip(lum + rng.normal(0, 1.5), *lims["lumbar"]))
+        e_lu = rng.normal(0, 1.5)
+        if lumbar_share is None:
+            lu = float(np.clip(lum + e_lu, *lims["lumbar"]))
+        else:       # the same draw, as N(0, 0.01) on the share
+            sh = float(np.clip(lumbar_share + e_lu / 150.0, lumbar_share - 0.03,
+                               lumbar_share + 0.03))
+            lu = pel * sh / (1.0 - sh)
         b = bend(plan, t0, pel, lu, float(np.clip(neck_m + rng.normal(0, 2), 5, 28)),
                  _u(rng, 3.0, 5.0), _u(rng, 0.8, 1.5), _u(rng, 3.0, 5.0), pattern)
         plan.events.append((start, "rep_start"))
@@ -265,9 +299,9 @@ class SittingDay:
         return t
 
     # ---------------------------------------------------------------- the day
-    def run(self) -> float:
+    def run(self, exact: bool = False) -> float:
         p, r = self.p, self.rng
-        t = calibration(p, r, "normal")
+        t = calibration(p, r, "normal", exact)
         self.ref = {"hip": _u(r, -20, -10), "lumbar": _u(r, 5, 15), "neck": _u(r, 0, 6)}
         t = self.sit_down(t, dict(self.ref))
         t_ref = t + _u(r, 2.0, 3.0)
@@ -315,5 +349,6 @@ class SittingDay:
         return self.t_end
 
 
-def sitting(plan: Plan, rng: np.random.Generator, duration_s: float) -> float:
-    return SittingDay(plan, rng, duration_s).run()
+def sitting(plan: Plan, rng: np.random.Generator, duration_s: float,
+            exact: bool = False) -> float:
+    return SittingDay(plan, rng, duration_s).run(exact)

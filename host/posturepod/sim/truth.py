@@ -94,7 +94,7 @@ def sitting_truth(time_s, series: dict, act: np.ndarray, ref: dict) -> dict:
 def rep_summaries(time_s, series: dict, reps: list[dict]) -> list[dict]:
     """Peaks of each flexion repetition, from the truth series: peak_s = time of maximum
     trunk (thorax) inclination; peak_*_deg = maxima over the repetition; lumbar_share =
-    lumbar / trunk at peak_s."""
+    lumbar / trunk at peak_s; the script's planned_pelvis_deg / planned_lumbar_deg ride along."""
     t = np.asarray(time_s)
     out = []
     for r in reps:
@@ -106,5 +106,7 @@ def rep_summaries(time_s, series: dict, reps: list[dict]) -> list[dict]:
         out.append({"start_s": float(r["start_s"]), "peak_s": float(t[k]),
                     "end_s": float(r["end_s"]), "stand_start_s": float(r["stand_start_s"]),
                     "peak_trunk_deg": float(series["thorax_deg"][k]), **pk,
-                    "lumbar_share": float(series["lumbar_deg"][k] / series["thorax_deg"][k])})
+                    "lumbar_share": float(series["lumbar_deg"][k] / series["thorax_deg"][k]),
+                    **{n: float(r[n]) for n in ("planned_pelvis_deg", "planned_lumbar_deg")
+                       if n in r}})
     return out
