@@ -1,6 +1,34 @@
 """``posturepod simulate``: write a simulated recording (CSV interchange) with its ground truth."""
 from __future__ import annotations
 
+import argparse
+import math
+import sys
+
+MAX_SWAY = 5.0      # = posturepod.sim.restless.MAX_LEVEL (kept import-free for a fast CLI)
+
+
+def _sway_level(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (math.isfinite(v) and 0.0 <= v <= MAX_SWAY):
+        raise argparse.ArgumentTypeError(f"must be between 0 and {MAX_SWAY:g}, not {text}")
+    return v
+
+
+def _bounded(lo: float, hi: float):
+    def parse(text: str) -> float:
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not lo <= v <= hi:
+            raise argparse.ArgumentTypeError(f"must be between {lo:g} and {hi:g}, not {text}")
+        return v
+    return parse
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -23,11 +51,30 @@ def register(subparsers) -> None:
     p.add_argument("--no-sensor-errors", action="store_true",
                    help="no bias, drift, scale error or noise")
     p.add_argument("--quantize", action="store_true", help="int16 quantisation")
+    p.add_argument("--sway", type=_sway_level, default=0.0, metavar="LEVEL",
+                   help="postural restlessness, 0-5 (default 0 = the model's small sway only): "
+                        "1 = a real person told to stand still (head sway ~1-2 deg, head gyro "
+                        "~5 deg/s median while standing), 2 = twice that; adds looking about, "
+                        "nodding and weight shifts after the calibration stand")
+    p.add_argument("--exact-protocol", action="store_true",
+                   help="calibration routine exactly as documented: stand 5.0 s from t = 0, "
+                        "one 60 deg bend (3 s down, 0.5 s hold, 3 s up), 3 s still")
+    p.add_argument("--pelvis-deg", type=_bounded(5.0, 85.0), default=None,
+                   help="flexion: planned peak pelvis angle of every test bend (borderline "
+                        "patients; default from --pattern)")
+    p.add_argument("--lumbar-share", type=_bounded(0.1, 0.9), default=None,
+                   help="flexion: planned lumbar share lumbar/(pelvis+lumbar) at the peak "
+                        "(default from --pattern)")
     p.add_argument("--out", required=True, help="output directory")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    if (args.pelvis_deg is not None or args.lumbar_share is not None) \
+            and args.protocol != "flexion":
+        print("posturepod simulate: --pelvis-deg and --lumbar-share are for --protocol flexion",
+              file=sys.stderr)
+        return 2
     import time
 
     from posturepod.sim.simulate import simulate, write_sim
@@ -36,14 +83,18 @@ def run(args) -> int:
     res = simulate(args.protocol, args.seed, rate_hz=args.rate_hz, pattern=args.pattern,
                    duration_s=args.duration_s, mag=args.mag, events=not args.no_events,
                    clock_errors=not args.no_clock_errors,
-                   sensor_errors=not args.no_sensor_errors, quantize=args.quantize)
+                   sensor_errors=not args.no_sensor_errors, quantize=args.quantize,
+                   sway=args.sway, exact_protocol=args.exact_protocol,
+                   pelvis_deg=args.pelvis_deg, lumbar_share=args.lumbar_share)
     t1 = time.monotonic()
     write_sim(res, args.out)
     t2 = time.monotonic()
     tr = res.truth
     n = {r: len(p) for r, p in res.recording.pods.items()}
     print(f"{args.out}: {args.protocol} seed {args.seed}, {tr['duration_s']:.1f} s, "
-          f"samples {n}, simulated in {t1 - t0:.1f} s, written in {t2 - t1:.1f} s")
+          f"samples {n}, simulated in {t1 - t0:.1f} s, written in {t2 - t1:.1f} s"
+          + (f", sway {args.sway:g}" if args.sway else "")
+          + (", exact calibration routine" if args.exact_protocol else ""))
     if args.protocol == "flexion":
         for i, r in enumerate(tr["reps"], 1):
             print(f"  rep {i}: trunk {r['peak_trunk_deg']:.1f} deg, pelvis "

@@ -19,7 +19,7 @@ import numpy as np
 
 from posturepod.motion import quaternion as Q
 from posturepod.recordings.data import ROLES, Event, PodData, Recording
-from posturepod.sim import protocols, truth as T
+from posturepod.sim import protocols, restless, truth as T
 from posturepod.sim.body import SEGMENTS, Anthropometry, Body, Gait, Plan
 from posturepod.sim.sensors import PodClock, SensorErrors, earth_field, pod_samples, random_mounting
 
@@ -31,7 +31,8 @@ ANGLE_DEFINITION = ("theta = atan2(f . u, Z . u) in degrees; u = segment cranial
                     "f = normalize(m x Z); positive = forward inclination; 0 in the standing "
                     "calibration posture. lumbar = thorax - pelvis, neck = head - thorax.")
 # independent random streams per purpose, so changing one part leaves the others alone
-_S_BODY, _S_MOUNT, _S_FIELD, _S_ERR, _S_CLOCK, _S_NOISE = range(6)
+_S_BODY, _S_MOUNT, _S_FIELD, _S_ERR, _S_CLOCK, _S_NOISE, _S_SWAY = range(7)
+MAX_SWAY = restless.MAX_LEVEL
 
 
 def _rng(seed: int, *stream: int) -> np.random.Generator:
@@ -114,30 +115,56 @@ def simulate(protocol: str, seed: int = 0, *, rate_hz: float = 100.0, pattern: s
              duration_s: float | None = None, mag: bool = False, events: bool = True,
              clock_errors: bool = True, sensor_errors: bool = True,
              true_rate_hz: float | None = None, truth_rate_hz: float | None = None,
-             quantize: bool = False) -> SimResult:
+             quantize: bool = False, sway: float = 0.0, exact_protocol: bool = False,
+             pelvis_deg: float | None = None,
+             lumbar_share: float | None = None) -> SimResult:
     """Simulate one recording. ``flexion``: calibration + 3-5 forward bends (``pattern``
     normal or inhibited_hip; ``duration_s`` only pads with standing). ``sitting``: calibration,
-    sit down, ``sit_reference``, then a sitting day until ``duration_s`` (default 1800 s)."""
+    sit down, ``sit_reference``, then a sitting day until ``duration_s`` (default 1800 s).
+
+    ``sway``: level of postural restlessness (0-5; 1 = a real person told to stand still,
+    :mod:`posturepod.sim.restless`), added on top of the model's small sway; 0 adds nothing
+    and draws nothing. ``exact_protocol``: the calibration routine exactly as documented
+    (stand 5.0 s from t = 0, one 60 deg bend 3 s down, 0.5 s hold, 3 s up, 3 s still).
+    Flexion only, borderline patients: ``pelvis_deg`` = planned peak pelvis angle of every
+    test bend, ``lumbar_share`` = planned lumbar / (pelvis + lumbar) at the peak (None: from
+    ``pattern``, which always sets the timing)."""
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r} ({', '.join(PROTOCOLS)})")
     if pattern not in PATTERNS:
         raise ValueError(f"unknown pattern {pattern!r} ({', '.join(PATTERNS)})")
     if rate_hz <= 0:
         raise ValueError("rate_hz must be positive")
+    sway = float(sway)
+    if not 0.0 <= sway <= MAX_SWAY:      # also refuses nan
+        raise ValueError(f"sway must be between 0 and {MAX_SWAY:g}, not {sway}")
+    if (pelvis_deg is not None or lumbar_share is not None) and protocol != "flexion":
+        raise ValueError("pelvis_deg and lumbar_share are for the flexion protocol")
+    if pelvis_deg is not None and not 5.0 <= pelvis_deg <= 85.0:
+        raise ValueError(f"pelvis_deg must be between 5 and 85, not {pelvis_deg}")
+    if lumbar_share is not None and not 0.1 <= lumbar_share <= 0.9:
+        raise ValueError(f"lumbar_share must be between 0.1 and 0.9, not {lumbar_share}")
     rb = _rng(seed, _S_BODY)
     plan = Plan.new(0.0, rb, Anthropometry.random(rb), Gait.random(rb))
     if protocol == "flexion":
-        end = protocols.flexion(plan, rb, pattern)
+        end = protocols.flexion(plan, rb, pattern, exact_protocol, pelvis_deg, lumbar_share)
         dur = max(end, float(duration_s or 0.0))
         truth_rate = float(truth_rate_hz or 100.0)
     else:
         dur = float(1800.0 if duration_s is None else duration_s)
         if dur < 60:
             raise ValueError("sitting needs duration_s >= 60")
-        protocols.sitting(plan, rb, dur)
+        protocols.sitting(plan, rb, dur, exact_protocol)
         truth_rate = float(truth_rate_hz or 10.0)
     plan.duration_s = dur
+    calib = plan.notes["calibration"]
+    fidgets = None
+    if sway > 0:
+        fidgets = restless.add(plan, _rng(seed, _S_SWAY), sway,
+                               (calib["stand_start_s"], calib["stand_end_s"]), dur)
     body = Body(plan.freeze())
+    if fidgets is not None:
+        zeroing = restless.zero_truth(body, (calib["stand_start_s"], calib["stand_end_s"]))
 
     rm = _rng(seed, _S_MOUNT)
     mounts = {role: random_mounting(rm) for role in ROLES}
@@ -156,11 +183,15 @@ def simulate(protocol: str, seed: int = 0, *, rate_hz: float = 100.0, pattern: s
           "mounting_convention": "quaternion w,x,y,z rotating sensor-frame vectors into the "
                                  "segment frame (x anterior, y left, z cranial)",
           "angle_definition": ANGLE_DEFINITION,
-          "calibration": plan.notes["calibration"],
+          "calibration": calib, "sway": sway, "exact_protocol": bool(exact_protocol),
           "anthropometry": plan.anthro.to_dict(), "gait": dict(plan.gait.__dict__)}
+    if fidgets is not None:
+        tr["restless"] = {"events": fidgets, "stand_zeroing_deg": zeroing}
     if protocol == "flexion":
         tr["pattern"] = pattern
         tr["reps"] = T.rep_summaries(tt, ang, plan.notes["reps"])
+        if pelvis_deg is not None or lumbar_share is not None:
+            tr["borderline"] = {"pelvis_deg": pelvis_deg, "lumbar_share": lumbar_share}
     else:
         act = T.activity(body, tt)
         sr = plan.notes["sit_reference"]
