@@ -34,8 +34,10 @@ import numpy as np
 from posturepod.motion import quaternion as Q
 from posturepod.motion.calibration_quality import (FAILED, GOOD, LIMITS, REDO_ROUTINE, REDO_STAND,
                                                    grade_pod, worst)
-from posturepod.motion.calibration_routine import (SEARCH_S, RoutineNotFound, angle_deg,
-                                                   find_bend, from_events, smoothed_up,
+from posturepod.motion.calibration_routine import (EXTENT_ACC_M_S2, SEARCH_S, RoutineNotFound,
+                                                   angle_deg, bend_onset, find_bend,
+                                                   from_events,
+                                                   rolling_sway_deg, smoothed_up,
                                                    stand_before, unit)
 from posturepod.recordings.data import DataError, PodData, Recording
 
@@ -214,14 +216,6 @@ def _jsonable(d):
 
 # ---------------------------------------------------------------- windows and integration
 
-def _still(pod: PodData, rate: float) -> tuple[np.ndarray, np.ndarray]:
-    from posturepod.motion.fusion import rest_mask
-    rest, _ = rest_mask(pod.gyr_rad_s, pod.acc_m_s2, rate, window_s=1.0,
-                        th_gyr_dps=STILL["gyr_dps"],
-                        th_acc_m_s2=STILL["acc_m_s2"], max_gyr_dps=15.0)
-    return rest, pod.time_s
-
-
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     e = np.flatnonzero(np.diff(np.r_[0, mask.astype(np.int8), 0]))
     return list(zip(e[::2], e[1::2]))
@@ -298,60 +292,23 @@ def _bend_angle(pod, bias, tb0, t_max):
     return t, g, rv
 
 
-def _bend_onset(pods, ts0, ts1):
-    """A slow bend starts before the stillness test notices. Onset: going back from the
-    moment the thorax pod (else the most turning pod) has turned 5 deg from its mid-stand
-    pose, the last moment its rate about the bend direction (0.2 s mean) was below a tenth of
-    the bend's peak rate."""
-    tm = 0.5 * (ts0 + ts1)
-    best = None
-    for r, p in pods.items():
-        b = p.gyr_rad_s[_window(p, ts0, tm)].mean(0)
-        w = _window(p, tm, ts1 + 20.0)
-        if w.stop - w.start < 3:
-            continue
-        t = p.time_s[w]
-        g = p.gyr_rad_s[w] - b
-        rv = _integrate(g, np.diff(t, prepend=t[0]))
-        ang = np.degrees(np.linalg.norm(rv, axis=1))
-        cand = (r == "thorax", ang.max())
-        if best is None or cand > best[0]:
-            best = (cand, t, g, rv, ang)
-    if best is None:
-        return ts1
-    _, t, g, rv, ang = best
-    over = np.flatnonzero(ang > 5.0)
-    if not over.size:
-        return ts1
-    i5 = int(over[0])
-    axis = rv[i5] / np.linalg.norm(rv[i5])
-    n = max(int(round(0.2 * (len(t) - 1) / max(t[-1] - t[0], 1e-9))), 1)
-    rate = np.convolve(g @ axis, np.ones(n) / n, mode="same")
-    # calm: below a tenth of the bend's own peak rate (postural sway keeps the rate
-    # wavering about zero for seconds before a bend; "not positive" would date the onset
-    # back into the stand by up to half a sway period)
-    peak = float(rate[i5:i5 + 3 * max(int(round(1 / max(np.median(np.diff(t)), 1e-6))), 1)]
-                 .max(initial=0.0))
-    calm = np.flatnonzero(rate[:i5] <= 0.1 * peak)
-    return float(min(t[calm[-1]], ts1)) if calm.size else ts1
-
-
-def _bend_end(pods, biases, tb0, t_max):
-    """End of the calibration bend: the first time every pod is still for 1.5 s and back
-    within max(5 deg, 30 % of its largest rotation so far) of the standing pose."""
+def _bend_end(pods, ups, tb0, t_max):
+    """End of the calibration bend: the first time every pod has stood quietly for 1 s (its
+    gravity direction within the stand's sway limit over 1 s) back near its standing posture (within
+    max(5 deg, or 10 for the head, and 30 % of its largest tilt so far)). Tilts, not gyro
+    rotations, so a glance aside after the bend does not keep it open."""
     grid = np.arange(tb0, t_max, 0.05)
     ok = np.ones(len(grid), bool)
+    n1 = int(1.0 / 0.05)
     for r, p in pods.items():
-        res = _bend_angle(p, biases[r], tb0, t_max)
-        if res is None:
-            continue
-        t, _, rv = res
-        ang = np.degrees(np.linalg.norm(rv, axis=1))
-        a = np.interp(grid, t, ang)
-        ok &= a < np.maximum(5.0, 0.3 * np.maximum.accumulate(a))
-        ok &= np.interp(grid, p.time_s, _still(p, p.rate_hz)[0].astype(float)) > 0.5
-    # still for 1.5 s: a run of ok of that length, starting after some movement
-    n = int(1.5 / 0.05)
+        sm, spread = smoothed_up(p, grid)
+        tilt = angle_deg(sm, ups[r])
+        near = 10.0 if r == "head" else 5.0
+        ok &= tilt < np.maximum(near, 0.3 * np.maximum.accumulate(tilt))
+        ok &= rolling_sway_deg(sm, n1) <= LIMITS["stand_sway_deg"].get(r, (2.0, 4.0))[1]
+        ok &= spread <= EXTENT_ACC_M_S2.get(r, 1.0)
+    # quiet for 1 s: a run of ok of that length, starting after some movement
+    n = int(1.0 / 0.05)
     for a, b in _runs(ok):
         if grid[a] > tb0 + 1.0 and b - a >= n:
             return float(grid[a])
@@ -367,9 +324,11 @@ def _pod_bend(role, pod, up, bias, tb0, tb1):
     ang = np.degrees(np.linalg.norm(rv, axis=1))
     ipk = int(np.argmax(ang))
     peak = float(ang[ipk])
-    # principal direction of the integrated rotation vector over the bend: for a one-axis
-    # bend every rv(t) lies on the axis; a twist or a wobble spreads them
-    big = ang > 0.3 * peak
+    # principal direction of the integrated rotation vector over the way down: for a
+    # one-axis bend every rv(t) lies on the axis; a twist or a wobble spreads them. The
+    # way down only: once back up, a glance aside (a turn about the vertical) or sway
+    # would count as a twist of the bend
+    big = (ang > 0.3 * peak) & (np.arange(len(ang)) <= ipk)
     if peak <= 0 or big.sum() < 3:
         raise CalibrationError(f"pod {role}: no bend movement found after {tb0:.1f} s")
     rb = rv[big]
@@ -400,7 +359,7 @@ def _find_routine(rec: Recording, pods: dict[str, PodData]) -> tuple[float, floa
         t_cross = find_bend(pods, t_start, t_end)
     except RoutineNotFound as e:
         raise CalibrationError(f"{e}: {REDO_ROUTINE}") from None
-    tb0 = _bend_onset(pods, max(t_start, t_cross - 6.0), t_cross)
+    tb0 = bend_onset(pods, t_start, t_cross)
     return stand_before(pods, t_start, tb0 - 0.3), tb0, "automatic"
 
 
@@ -447,7 +406,7 @@ def calibrate(rec: Recording, *, check_later: bool = True, warn: bool = True,
                                f"the bend at {tb0:.1f} s (need 5 s still): {REDO_STAND}")
     t_max = min(tb0 + 40.0, min(float(p.time_s[-1]) for p in pods.values()))
     stands = {r: _pod_stand(r, p, ts0, ts1) for r, p in pods.items()}
-    tb1 = _bend_end(pods, {r: v[1] for r, v in stands.items()}, tb0, t_max)
+    tb1 = _bend_end(pods, {r: v[0] for r, v in stands.items()}, tb0, t_max)
     out: dict[str, PodCalibration] = {}
     grid = np.arange(tb0, tb1, 0.05)
     curves = {}

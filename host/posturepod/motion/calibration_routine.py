@@ -28,13 +28,13 @@ REF_LAG_S = 2.5          # ... ending this long before (a slow bend is well unde
 MAX_STAND_S = 30.0       # the stand used is at most this long (the last part before the bend)
 SEARCH_S = 240.0         # the routine is looked for in the first SEARCH_S seconds
 #: tilt (deg) from the preceding posture that marks a bend, for the pod that leads detection
-FIND_DEG = {"thorax": 8.0, "head": 12.0, "pelvis": 5.0}
+FIND_DEG = {"thorax": 11.0, "head": 20.0, "pelvis": 8.0}
 #: a pod shares the bend when it tilts at least this far (deg) within SHARE_S of the lead
 SHARE_DEG = {"pelvis": 3.0, "thorax": 8.0, "head": 5.0}
 SHARE_S = 4.0
 #: the stand's extent: a pod's gravity direction within this many degrees of its posture
 #: just before the bend, and no walking-like acceleration (m/s^2, spread over 0.5 s)
-EXTENT_DEG = {"pelvis": 6.0, "thorax": 8.0, "head": 20.0}
+EXTENT_DEG = {"pelvis": 10.0, "thorax": 12.0, "head": 25.0}
 EXTENT_ACC_M_S2 = {"pelvis": 1.0, "thorax": 1.0, "head": 2.0}
 
 
@@ -78,6 +78,17 @@ def smoothed_up(pod: PodData, grid: np.ndarray, smooth_s: float = SMOOTH_S):
     return unit(mean), spread
 
 
+def rolling_sway_deg(up: np.ndarray, n: int) -> np.ndarray:
+    """RMS angle (deg) of the unit vectors ``up[i-n+1..i]`` from their mean, for each i
+    (from the length r of their mean vector: mean |u - mean|^2 = 1 - r^2); the first n-1
+    points see fewer vectors."""
+    cs = np.vstack([np.zeros((1, 3)), np.cumsum(up, axis=0)])
+    i = np.arange(1, len(up) + 1)
+    lo = np.maximum(i - n, 0)
+    r = np.linalg.norm((cs[i] - cs[lo]) / (i - lo)[:, None], axis=1)
+    return np.degrees(np.sqrt(np.maximum(1.0 - r * r, 0.0)))
+
+
 def _trailing_mean(up: np.ndarray, span: int, lag: int) -> np.ndarray:
     """Mean of ``up`` over [i - lag - span, i - lag) for each i (unit; edge: first value)."""
     cs = np.vstack([np.zeros((1, 3)), np.cumsum(up, axis=0)])
@@ -115,6 +126,11 @@ def from_events(rec: Recording) -> tuple[float, float] | None:
     return pairs[0]
 
 
+def lead_pod(pods: dict) -> str:
+    """The pod that leads the detection: the thorax (the trunk sways least and bends most)."""
+    return next((r for r in ("thorax", "head", "pelvis") if r in pods), next(iter(pods)))
+
+
 def find_bend(pods: dict[str, PodData], t_start: float, t_end: float) -> float:
     """Time at which the first shared forward bend is under way (the lead pod has tilted
     FIND_DEG from its posture REF_S before, and every other pod tilts with it)."""
@@ -122,7 +138,7 @@ def find_bend(pods: dict[str, PodData], t_start: float, t_end: float) -> float:
     if len(grid) < int(2 * REF_S / GRID_S):
         raise RoutineNotFound(f"recording too short for the calibration routine "
                               f"({t_end - t_start:.1f} s)")
-    lead = next((r for r in ("thorax", "head", "pelvis") if r in pods), next(iter(pods)))
+    lead = lead_pod(pods)
     span, lag = int(REF_S / GRID_S), int(REF_LAG_S / GRID_S)
     tilt = {}
     for r, p in pods.items():
@@ -137,6 +153,32 @@ def find_bend(pods: dict[str, PodData], t_start: float, t_end: float) -> float:
     raise RoutineNotFound(
         f"no forward bend shared by all pods in the first {t_end - t_start:.0f} s "
         f"(the {lead} pod never tilted {FIND_DEG.get(lead, 10.0):.0f} deg with the others)")
+
+
+def bend_onset(pods: dict[str, PodData], t_start: float, t_cross: float) -> float:
+    """Onset of the bend found at ``t_cross``: going back, the last moment the lead pod's
+    gravity direction was within its own sway (three times its RMS sway, at least 1 deg)
+    of its posture REF_LAG_S..REF_LAG_S + REF_S before the crossing, then back to where
+    that rise in tilt began. Gravity, not the gyro:
+    an integrated gyro drifts with bias and sway and dates the onset into the stand."""
+    p = pods[lead_pod(pods)]
+    grid = np.arange(max(t_start, t_cross - REF_LAG_S - REF_S - 2.0), t_cross, GRID_S)
+    if len(grid) < 4:
+        return t_cross
+    up, _ = smoothed_up(p, grid)
+    in_ref = (grid >= t_cross - REF_LAG_S - REF_S) & (grid <= t_cross - REF_LAG_S)
+    if in_ref.sum() < 4:
+        in_ref = np.arange(len(grid)) < max(len(grid) // 3, 4)
+    ref = unit(up[in_ref].mean(axis=0))
+    tilt = angle_deg(up, ref)
+    thr = max(1.0, 3.0 * float(np.sqrt(np.mean(tilt[in_ref] ** 2))))
+    calm = np.flatnonzero(tilt <= thr)
+    if not calm.size:
+        return float(grid[0])
+    k = int(calm[-1])
+    while k > 0 and tilt[k - 1] < tilt[k]:     # back to where the rise began: a restless
+        k -= 1                                  # trunk's threshold is well into the bend
+    return float(grid[k])
 
 
 def stand_before(pods: dict[str, PodData], t_start: float, ts1: float) -> float:

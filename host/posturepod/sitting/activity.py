@@ -67,8 +67,13 @@ def classify_activity(ep: Epoch, ref: dict, cfg: SittingConfig) -> tuple[int, bo
 
 
 def is_still(ep: Epoch, cfg: SittingConfig) -> bool:
-    sds = [s for s in ep.sd if math.isfinite(s)]
-    if not sds or max(sds) > cfg.still_sd_deg:
+    """Within the epoch the trunk angles (pelvis, thorax, lumbar) vary less than
+    ``still_sd_deg``, the head and neck less than ``still_head_sd_deg`` (a restless head is
+    still a person sitting still), and the pelvis is not jolted."""
+    lims = (cfg.still_sd_deg, cfg.still_sd_deg, cfg.still_head_sd_deg, cfg.still_sd_deg,
+            cfg.still_head_sd_deg)
+    sds = [(s, lim) for s, lim in zip(ep.sd, lims) if math.isfinite(s)]
+    if not sds or any(s > lim for s, lim in sds):
         return False
     return not (math.isfinite(ep.acc_rms) and ep.acc_rms > cfg.still_acc_rms_m_s2)
 

@@ -14,8 +14,10 @@ class SittingConfig:
     # --- the sitting reference ----------------------------------------------------
     reference_s: float = 5.0           # length of upright sitting that makes the reference
     reference_event: str = "sit_reference"
-    still_sd_deg: float = 2.0          # auto reference: within-epoch SD of each angle below
+    still_sd_deg: float = 2.0          # auto reference: within-epoch SD of each trunk angle
     still_range_deg: float = 3.0       # ... and range of the epoch means over the window
+    still_head_sd_deg: float = 6.0     # the head and neck sway and nod more than the trunk
+    still_head_range_deg: float = 8.0  #   (docs/angles.md: real quiet sway, restless heads)
     still_acc_rms_m_s2: float = 0.5    # ... and pelvis acceleration (band-passed) RMS
     sit_pelvis_min_deg: float = 5.0    # auto reference: sitting = pelvis this far posterior
     sit_lumbar_min_deg: float = 5.0    #   of standing, or lumbar this far flexed

@@ -126,9 +126,10 @@ class PostureEngine:
         self._buf.append(ep)
         if len(self._buf) < self._n_ref:
             return None
-        for i in (0, 2, 3):
+        for i, lim in ((0, cfg.still_range_deg), (2, cfg.still_head_range_deg),
+                       (3, cfg.still_range_deg)):
             vals = [e.angles[i] for e in self._buf if math.isfinite(e.angles[i])]
-            if vals and max(vals) - min(vals) > cfg.still_range_deg:
+            if vals and max(vals) - min(vals) > lim:
                 self._buf.popleft()
                 return None
         eps = list(self._buf)
