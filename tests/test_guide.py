@@ -71,3 +71,36 @@ def test_pod_slipped_is_warned():
     warns = [e[0] for e in events if e[0].startswith("warn:")]
     assert any("thorax pod" in w and "slipped" in w for w in warns), warns
     assert not any("pelvis pod" in w or "head pod" in w for w in warns), warns
+
+
+def test_restless_stand_is_asked_again():
+    """A head nodding through the calibration stand: the guide does not take it for a stand
+    and asks for a quiet one ("look at a point ahead and stand still"); the same patient
+    standing as restlessly as real people do (the simulator at twice real sway) gets
+    through the calibration without a word."""
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_calibration import routine_recording
+
+    def nod(t):
+        return {"head": np.where(t < 12.0, 18.0 * np.sin(2 * np.pi * 0.7 * t), 0.0)}
+    rec, _, _ = routine_recording(5, stand_s=14.0, stand_extra=nod)
+    live = LiveAngles({r: INFO for r in rec.pods})
+    events = []
+    guide = FlexionGuide(live, lambda label, t: events.append((label, t)), GuideSettings())
+    for t in np.arange(0.1, 12.0, 0.1):
+        for r, p in rec.pods.items():
+            sel = (p.time_s > t - 0.1) & (p.time_s <= t)
+            live.feed(r, p.time_s[sel], p.acc_m_s2[sel], p.gyr_rad_s[sel])
+        guide.tick()
+    assert guide.phase == "stand", events
+    assert guide.prompt().startswith("Stand upright")
+    assert not any(e[0] == "calib_stand" for e in events), events
+    assert any("look at a point ahead and stand still" in e[0] for e in events), events
+
+    res = simulate("flexion", 100, sway=2.0, rate_hz=100)
+    guide, events = _drive(res)
+    labels = [e[0] for e in events if not e[0].startswith("warn:")]
+    assert labels[:3] == ["calib_stand", "calib_bend", "calib_done"], events
+    assert not [e for e in events if e[0].startswith("warn:")], events

@@ -22,6 +22,7 @@ class CalibrationSettings:
     calib_max_deg: float = 75.0
     after_still_s: float = 2.0
     fast_deg_s: float = 90.0        # a bend faster than this (trunk angular speed) is too fast
+    restless_after_s: float = 8.0   # no quiet stand for this long: say which pod moves
 
 
 PROMPTS = {
@@ -46,6 +47,7 @@ class CalibrationGuide:
     _bend_max: float = 0.0
     _prev: tuple | None = None
     _calib_error: str = ""
+    _stand_t0: float | None = None
 
     def _warn(self, msg: str, t: float) -> None:
         if not self.warnings or self.warnings[-1][1] != msg:
@@ -84,6 +86,15 @@ class CalibrationGuide:
                     self._warn("moved during the calibration stand: look at a point ahead "
                                "and stand still", t)
                 self._still_since = None
+                if self._stand_t0 is None:
+                    self._stand_t0 = t
+                elif t - self._stand_t0 > s.restless_after_s:
+                    busy = [r for r in self.live.pods if not self.live.quiet(r, 1.0)]
+                    if busy:
+                        self._warn(f"{' and '.join(busy)} pod{'s' if len(busy) > 1 else ''} "
+                                   f"keep{'' if len(busy) > 1 else 's'} moving: look at a "
+                                   f"point ahead and stand still", t)
+                    self._stand_t0 = t
         elif self.phase == "bend":
             tilt = self.live.tilt_deg("thorax", self._ref_up["thorax"]) \
                 if "thorax" in self.live.pods else 0.0
