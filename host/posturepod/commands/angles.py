@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 
 from posturepod.commands._session_options import add_calibration_arguments, calibration_text
+from posturepod.commands._types import positive
 
 
 def register(subparsers) -> None:
@@ -17,11 +18,11 @@ def register(subparsers) -> None:
                     "write time_s,pelvis_deg,thorax_deg,head_deg,lumbar_deg,neck_deg.")
     p.add_argument("recording", metavar="REC", help="recording directory (native or CSV)")
     p.add_argument("-o", "--output", required=True, metavar="OUT.csv")
-    p.add_argument("--rate-hz", type=float, default=None,
+    p.add_argument("--rate-hz", type=positive, default=None,
                    help="output rate (default: the slowest pod's rate)")
     p.add_argument("--causal", action="store_true", help="use the live (causal) filter")
     add_calibration_arguments(p)
-    p.add_argument("--chunk-s", type=float, default=1800.0,
+    p.add_argument("--chunk-s", type=positive, default=1800.0,
                    help="process in chunks of this many seconds (default 1800)")
     p.set_defaults(func=run)
 

@@ -44,6 +44,13 @@ def make_trace(protocol: str, pattern: str, seed: int, out: Path, seconds: float
 
 
 def _run(a):
+    import sys
+    if sys.platform == "win32":
+        print("posturepod demo: error: the demo's virtual pods need Linux or macOS "
+              "(pseudo-terminals); on Windows, simulate a recording instead: "
+              "posturepod simulate --protocol flexion --out REC, then posturepod flexion REC",
+              file=sys.stderr)
+        return 1
     from posturepod.devices.virtual.patient import VirtualPatient, monotonic_us
     from posturepod.pods.acquire import record
     from .info import print_summary

@@ -5,6 +5,8 @@ import argparse
 import math
 import sys
 
+from posturepod.commands._types import bounded, positive
+
 MAX_SWAY = 5.0      # = posturepod.sim.restless.MAX_LEVEL (kept import-free for a fast CLI)
 
 
@@ -18,18 +20,6 @@ def _sway_level(text: str) -> float:
     return v
 
 
-def _bounded(lo: float, hi: float):
-    def parse(text: str) -> float:
-        try:
-            v = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-        if not lo <= v <= hi:
-            raise argparse.ArgumentTypeError(f"must be between {lo:g} and {hi:g}, not {text}")
-        return v
-    return parse
-
-
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "simulate", help="simulate a recording with ground truth",
@@ -40,8 +30,9 @@ def register(subparsers) -> None:
     p.add_argument("--pattern", default="normal", choices=["normal", "inhibited_hip"],
                    help="flexion: lumbopelvic pattern (default normal)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--rate-hz", type=float, default=100.0, help="pod sample rate (default 100)")
-    p.add_argument("--duration-s", type=float, default=None,
+    p.add_argument("--rate-hz", type=bounded(1.0, 10000.0), default=100.0,
+                   help="pod sample rate (default 100)")
+    p.add_argument("--duration-s", type=positive, default=None,
                    help="sitting: recording length (default 1800); flexion: pad to this length")
     p.add_argument("--mag", action="store_true", help="include magnetometer columns")
     p.add_argument("--no-events", action="store_true",
@@ -59,10 +50,10 @@ def register(subparsers) -> None:
     p.add_argument("--exact-protocol", action="store_true",
                    help="calibration routine exactly as documented: stand 5.0 s from t = 0, "
                         "one 60 deg bend (3 s down, 0.5 s hold, 3 s up), 3 s still")
-    p.add_argument("--pelvis-deg", type=_bounded(5.0, 85.0), default=None,
+    p.add_argument("--pelvis-deg", type=bounded(5.0, 85.0), default=None,
                    help="flexion: planned peak pelvis angle of every test bend (borderline "
                         "patients; default from --pattern)")
-    p.add_argument("--lumbar-share", type=_bounded(0.1, 0.9), default=None,
+    p.add_argument("--lumbar-share", type=bounded(0.1, 0.9), default=None,
                    help="flexion: planned lumbar share lumbar/(pelvis+lumbar) at the peak "
                         "(default from --pattern)")
     p.add_argument("--out", required=True, help="output directory")

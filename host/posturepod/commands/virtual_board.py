@@ -2,7 +2,7 @@
 
 
 def register(sub):
-    from posturepod.devices.virtual.board import add_arguments
+    from posturepod.devices.virtual.options import add_arguments
     p = sub.add_parser("virtual-board", help="run the real firmware on a virtual board (pty)",
                        description="Start a virtual pod: the firmware in the MicroPython unix "
                                    "port with an emulated IMU, on a pseudo-terminal at --link.")
@@ -11,5 +11,10 @@ def register(sub):
 
 
 def _run(args):
+    import sys
+    if sys.platform == "win32":
+        print("posturepod virtual-board: error: virtual boards need Linux or macOS "
+              "(pseudo-terminals); use a real pod on Windows", file=sys.stderr)
+        return 1
     from posturepod.devices.virtual.board import run_from_args
     return run_from_args(args)
