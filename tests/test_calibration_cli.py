@@ -102,3 +102,20 @@ def test_sitting_json_and_report_carry_the_calibration(tmp_path):
     html = (tmp_path / "r.html").read_text()
     assert 'id="calibration"' in html and "Calibration FAILED" not in html
     assert (d / "calibration.json").exists()
+
+
+def test_flexion_with_a_reused_calibration(flexion_dir, tmp_path):
+    """flexion --calibration FILE: the same repetitions and peaks as with the recording's
+    own calibration, the source says where it came from; a recording without calibration
+    events counts every bend as a test bend."""
+    own = run("flexion", flexion_dir, "--json")          # saves calibration.json
+    assert own.returncode == 0, own.stderr
+    cal_file = flexion_dir / "calibration.json"
+    assert json.loads(cal_file.read_text())["quality"] == "good"
+    p = run("flexion", flexion_dir, "--json", "--no-save", "--calibration", cal_file)
+    assert p.returncode == 0, p.stderr
+    a, b = json.loads(own.stdout), json.loads(p.stdout)
+    assert b["calibration"]["source"] == f"file:{cal_file}"
+    assert len(b["reps"]) == len(a["reps"]) + 1      # no calib events: the bend counts
+    for ra, rb in zip(a["reps"], b["reps"][1:]):
+        assert abs(ra["peak_pelvis_deg"] - rb["peak_pelvis_deg"]) < 1.0

@@ -143,7 +143,8 @@ def run(args) -> int:
                                   accept_failed=args.accept_doubtful_calibration)
             series = recording_angles(rec, calibration=cal)
         if args.calibration and not rec.events_named("calib_bend"):
-            cfg.segment.calibration = "none"   # reused: every bend here is a test bend
+            from dataclasses import replace    # reused: every bend here is a test bend
+            cfg = replace(cfg, segment=replace(cfg.segment, calibration="none"))
         result = F.analyze(series, events=rec.events, config=cfg)
     except ValueError as e:
         if isinstance(e, DataError):
