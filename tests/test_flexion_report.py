@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_flexion import make_series  # noqa: E402
+from test_flexion import make_rule_series, make_series  # noqa: E402
 
 from posturepod.flexion import analysis as F
 from posturepod.report import history as HI
@@ -134,6 +134,38 @@ def test_report_progress_section(tmp_path):
     assert "(this session)" in text
     assert "30° → " in text
     assert len(_figures(text)) == 3
+
+
+def test_report_margin_line():
+    text = FR.build_report(_result("normal", peaks=(110, 112)))
+    line = re.search(r"Margin \(typical repetition\): [^<]*", text).group(0)
+    assert "pelvic rotation" in line and "above its 50° threshold" in line
+    assert "lumbar share" in line and "below its 0.50 threshold" in line
+    assert "a different verdict would need an error of" in line
+    assert "±1° of pelvis or ±0.015 of share" in text        # the rule in the reference box
+
+
+def test_report_too_close_to_the_thresholds():
+    series, _ = make_rule_series([(49.4, 0.58), (50.3, 0.56), (49.8, 0.60)], seed=3)
+    res = F.analyze(series)
+    text = FR.build_report(res)
+    assert "Not judged (inconclusive)" in text
+    assert "deep enough" in text and "cannot tell on which side of the rule" in text
+    assert "too shallow" not in text
+    assert text.count("Not judged (too close to the thresholds)") == 3
+    assert "within 1 deg of the 50 deg threshold: the measurement cannot tell" in text
+    line = re.search(r"Margin \(typical repetition\): [^<]*", text).group(0)
+    assert "could change the verdict, so it is not judged" in line
+    # split judged repetitions with the typical one in the band
+    series, _ = make_rule_series([(48.6, 0.60), (51.2, 0.60)], seed=4)
+    text = FR.build_report(F.analyze(series))
+    assert "they are split (1 normal, 1 inhibited hip)" in text
+    # a judged session with one repetition withheld says so
+    series, _ = make_rule_series([(30.0, 0.70), (32.0, 0.68), (49.7, 0.60)], seed=5)
+    res = F.analyze(series)
+    assert res.summary["pattern"] == F.INHIBITED
+    text = FR.build_report(res)
+    assert "1 lay too close to the thresholds to judge" in text
 
 
 # --------------------------------------------------------------------------- chromium

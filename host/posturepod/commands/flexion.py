@@ -221,11 +221,15 @@ def run(args) -> int:
 
 
 def _print_text(result, patient, recorded_at, saved_to) -> None:
-    from posturepod.flexion.analysis import INCONCLUSIVE
+    from posturepod.flexion.analysis import INCONCLUSIVE, margin_json, withheld
     s = result.summary
+    rule = result.config.rule
 
     def f(x, nd=0):
         return "-" if x is None else f"{x:.{nd}f}"
+
+    def sds(m):
+        return "-" if not m or m.get("sigmas") is None else f"{m['sigmas']:.1f}"
     print(f"forward-flexion test: {len(result.reps)} repetition(s)"
           + (f", patient {patient}" if patient else "") + f", recorded {recorded_at}")
     cb = result.calibration_bend
@@ -233,17 +237,33 @@ def _print_text(result, patient, recorded_at, saved_to) -> None:
         print(f"  calibration bend {cb['start_s']:.1f}-{cb['end_s']:.1f} s "
               f"(peak {cb['peak_trunk_deg']:.0f} deg, {cb['identified_by']}): excluded")
     print(f"  {'#':>2} {'start':>7} {'end':>7} {'trunk':>6} {'pelvis':>6} {'lumbar':>6} "
-          f"{'neck':>5} {'share':>5}  pattern")
+          f"{'neck':>5} {'share':>5} {'margin':>6}  pattern")
     for r in result.reps:
+        m = margin_json(rule, r.peak_pelvis_deg, r.lumbar_share)
+        note = (" (too close to the thresholds)" if withheld(r, rule)
+                else " (borderline)" if r.borderline else "")
         print(f"  {r.index:>2} {r.start_s:7.1f} {r.end_s:7.1f} {f(r.peak_trunk_deg):>6} "
               f"{f(r.peak_pelvis_deg):>6} {f(r.peak_lumbar_deg):>6} {f(r.peak_neck_deg):>5} "
-              f"{f(r.lumbar_share, 2):>5}  {r.pattern}{' (borderline)' if r.borderline else ''}")
+              f"{f(r.lumbar_share, 2):>5} {sds(m):>6}  {r.pattern}{note}")
+    if result.reps:
+        print(f"  margin = measurement SDs (pelvis {rule.sigma_pelvis_deg:g} deg, share "
+              f"{rule.sigma_share:g}) between the peaks and a different verdict; no verdict "
+              f"under {rule.k_sigma:g}")
     print(f"  summary: trunk {f(s['peak_trunk_deg'])} deg, pelvis {f(s['peak_pelvis_deg'])} "
           f"deg, lumbar {f(s['peak_lumbar_deg'])} deg, neck {f(s['peak_neck_deg'])} deg, "
           f"lumbar share {f(s['lumbar_share'], 2)}")
+    m = s.get("margin")
+    if m and m.get("pelvis_deg") is not None and m.get("lumbar_share") is not None:
+        print(f"  margin: pelvis {m['pelvis_deg']:+.1f} deg from {rule.max_pelvis_deg:g} deg, "
+              f"lumbar share {m['lumbar_share']:+.3f} from {rule.min_lumbar_share:.2f}: "
+              f"{sds(m)} SDs from a different verdict"
+              + (" (within the uncertainty band)" if m.get("within_band") else ""))
     verdict = s["pattern"]
     if verdict != INCONCLUSIVE and s.get("borderline"):
         verdict += " (borderline)"
+    elif verdict == INCONCLUSIVE and s.get("n_within_band"):
+        verdict += (f" ({s['n_within_band']} repetition(s) too close to the thresholds: "
+                    f"the measurement cannot tell)")
     print(f"  verdict: {verdict}")
     for w in result.warnings:
         print(f"  note: {w}")

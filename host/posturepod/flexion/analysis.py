@@ -17,7 +17,11 @@ What is measured per repetition (see docs/flexion.md for the definitions and sou
   angle at which the pelvis takes over;
 * smoothness of the trunk angular speed: SPARC (Balasubramanian et al. 2012, 2015) and
   LDLJ (Hogan & Sternad 2009);
-* pattern: ``normal``, ``inhibited_hip`` or ``inconclusive``, by :class:`VerdictRule`.
+* pattern: ``normal``, ``inhibited_hip`` or ``inconclusive``, by :class:`VerdictRule`;
+  ``inconclusive`` too when the verdict would change within the measurement's uncertainty
+  band (``VerdictRule.sigma_pelvis_deg`` / ``sigma_share`` times ``k_sigma``);
+* margin (JSON only, :func:`margin_json`): how far the peak pelvis and the lumbar share lie
+  from their thresholds, and how many measurement SDs away a different verdict is.
 
 The calibration bend (the first bend after the initial quiet standing, 30-60 degrees) is
 never a test repetition: it is found from the ``calib_bend`` event when present, else it
@@ -38,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from posturepod.flexion.jsonsafe import _clean
+from posturepod.flexion.jsonsafe import _clean, _r
 from posturepod.flexion.repetitions import Bend, Repetition, _events, _pick_calibration, find_bends
 from posturepod.flexion.rhythm import NormalBand, _rep_values, _rhythm, _timing, mean_rhythm
 from posturepod.flexion.signals import SegmentConfig, _prepare
@@ -48,8 +52,8 @@ from posturepod.flexion.verdict import INCONCLUSIVE, INHIBITED, NORMAL, PATTERNS
 __all__ = [
     "INCONCLUSIVE", "INHIBITED", "NORMAL", "PATTERNS", "PROTOCOL", "REP_KEYS", "SUMMARY_KEYS",
     "Bend", "FlexionConfig", "FlexionResult", "NormalBand", "Repetition", "SegmentConfig",
-    "VerdictRule", "analyze", "find_bends", "ldlj", "mean_rhythm", "result_json", "sparc",
-    "summarize",
+    "VerdictRule", "analyze", "find_bends", "ldlj", "margin_json", "mean_rhythm",
+    "result_json", "sparc", "summarize", "withheld",
 ]
 
 PROTOCOL = "flexion"
@@ -83,9 +87,12 @@ class FlexionResult:
     meta: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
+        rule = self.config.rule
         return {
             "protocol": PROTOCOL,
-            "reps": [r.to_json() for r in self.reps],
+            "reps": [{**r.to_json(), "margin": margin_json(rule, r.peak_pelvis_deg,
+                                                           r.lumbar_share)}
+                     for r in self.reps],
             "summary": _clean(self.summary),
             "calibration_bend": _clean(self.calibration_bend),
             "excluded_bends": _clean(self.excluded),
@@ -194,11 +201,15 @@ def analyze(series, events: Iterable | None = None,
     smeta = getattr(series, "meta", None) or {}
     cal = smeta.get("calibration")
     if isinstance(cal, dict):
+        # the calibration's doubts and failures name their pod; the pods' own lists repeat
+        # them (older calibration files kept some only there)
+        seen = set(cal.get("warnings") or [])
         for w in cal.get("warnings", []) or []:
             warnings.append(f"calibration: {w}")
         for role, pod in (cal.get("pods") or {}).items():
             for w in (pod.get("warnings") or []) if isinstance(pod, dict) else []:
-                warnings.append(f"calibration ({role}): {w}")
+                if w not in seen:
+                    warnings.append(f"calibration ({role}): {w}")
     for key in ("calibration", "calibration_quality", "pods", "method", "thorax_level"):
         if key in smeta:
             meta[key] = _clean(smeta[key])
@@ -209,10 +220,33 @@ def analyze(series, events: Iterable | None = None,
                          meta=meta)
 
 
+def margin_json(rule: VerdictRule, peak_pelvis: float | None,
+                lumbar_share: float | None) -> dict | None:
+    """The ``margin`` object of the JSON (docs/flexion.md, "Uncertainty band"):
+    ``pelvis_deg`` = peak pelvis - ``max_pelvis_deg`` (positive: the normal side),
+    ``lumbar_share`` = share - ``min_lumbar_share`` (positive: the inhibited side),
+    ``sigmas`` = smallest move, in measurement SDs, that changes the verdict (None when none
+    can), ``within_band`` = ``sigmas < k_sigma``. None when a measure is missing."""
+    m = rule.margin(peak_pelvis, lumbar_share)
+    if m is None:
+        return None
+    return {"pelvis_deg": _r(m["pelvis_deg"], 2), "lumbar_share": _r(m["lumbar_share"], 4),
+            "sigmas": _r(m["sigmas"], 2), "within_band": bool(m["within_band"])}
+
+
+def withheld(rep: Repetition, rule: VerdictRule) -> bool:
+    """True when ``rep`` is ``inconclusive`` only because a measure lies within the
+    uncertainty band of the rule (deep enough, pelvis present, too close to call)."""
+    return rep.pattern == INCONCLUSIVE and rule.withheld(rep.peak_trunk_deg,
+                                                         rep.peak_pelvis_deg, rep.lumbar_share)
+
+
 def summarize(reps: list[Repetition], rule: VerdictRule) -> dict:
     """Session summary: medians over the conclusive repetitions (over all repetitions when
     none is conclusive); pattern by majority of the conclusive repetitions, a tie decided
-    by the rule applied to the medians; ``inconclusive`` when no repetition is conclusive."""
+    by the rule (uncertainty band included) applied to the medians; ``inconclusive`` when
+    no repetition is conclusive. ``margin``: :func:`margin_json` of the medians;
+    ``n_within_band``: repetitions left inconclusive by the uncertainty band."""
     conclusive = [r for r in reps if r.pattern != INCONCLUSIVE]
     pool = conclusive or reps
 
@@ -237,6 +271,7 @@ def summarize(reps: list[Repetition], rule: VerdictRule) -> dict:
     s["n_conclusive"] = len(conclusive)
     s["votes"] = {NORMAL: n_norm, INHIBITED: n_inh,
                   INCONCLUSIVE: len(reps) - len(conclusive)}
+    s["n_within_band"] = sum(withheld(r, rule) for r in reps)
     s["method"] = ("median of conclusive repetitions" if conclusive else
                    "median of all repetitions (none conclusive)")
     s["rhythm"] = mean_rhythm(conclusive or reps)
@@ -252,6 +287,7 @@ def summarize(reps: list[Repetition], rule: VerdictRule) -> dict:
     s["ldlj"] = float(np.median(lj)) if lj else None
     s["borderline"] = bool(pattern != INCONCLUSIVE and rule.is_borderline(
         s["peak_pelvis_deg"], s["lumbar_share"]))
+    s["margin"] = margin_json(rule, s["peak_pelvis_deg"], s["lumbar_share"])
     return s
 
 

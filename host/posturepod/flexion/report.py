@@ -132,6 +132,10 @@ def fig_rhythm(result: F.FlexionResult):
         ax1.plot([r.peak_trunk_deg], [r.pelvis_at_trunk_peak_deg], "o", color=c, ms=5)
         ax2.plot([r.pelvis_at_trunk_peak_deg], [r.lumbar_at_trunk_peak_deg], "o", color=c, ms=5)
     ax1.axhline(rule.max_pelvis_deg, color=H.COLORS["alert"], lw=0.9, ls=":")
+    if rule.band_pelvis_deg > 0:
+        ax1.axhspan(rule.max_pelvis_deg - rule.band_pelvis_deg,
+                    rule.max_pelvis_deg + rule.band_pelvis_deg, color=H.COLORS["alert"],
+                    alpha=0.12, lw=0)
     ax1.axvline(rule.min_trunk_deg, color="#757575", lw=0.9, ls=":")
     ax1.text(2, rule.max_pelvis_deg + 1, f"pelvis {rule.max_pelvis_deg:.0f} deg",
              fontsize=7, color=H.COLORS["alert"])
@@ -151,6 +155,10 @@ def fig_rhythm(result: F.FlexionResult):
         ax2.text(pmax * 0.62, pmax * 0.62 * k / (1 - k) + 2,
                  f"lumbar share {k:.2f}", fontsize=7, color=H.COLORS["alert"], rotation=0)
     ax2.axvline(rule.max_pelvis_deg, color=H.COLORS["alert"], lw=0.9, ls=":")
+    if rule.band_pelvis_deg > 0:
+        ax2.axvspan(rule.max_pelvis_deg - rule.band_pelvis_deg,
+                    rule.max_pelvis_deg + rule.band_pelvis_deg, color=H.COLORS["alert"],
+                    alpha=0.12, lw=0)
     ax2.set_xlabel("pelvic rotation (deg)")
     ax2.set_ylabel("lumbar flexion (thorax - pelvis) (deg)")
     ax2.set_title("Lumbar against pelvis", fontsize=10)
@@ -180,6 +188,30 @@ def _verdict_text(result: F.FlexionResult) -> tuple[str, str, str]:
     pelvis = H.fmt(s.get("peak_pelvis_deg"), 0)
     share = s.get("lumbar_share")
     share_pc = H.fmt(None if share is None else 100 * share, 0)
+    n_band = int(s.get("n_within_band") or 0)
+    band = (f"within the measurement's uncertainty (about 95 % of its error: "
+            f"±{rule.band_pelvis_deg:g}° of pelvic rotation, ±{rule.band_share:g} of lumbar "
+            f"share) of the rule's thresholds ({rule.max_pelvis_deg:.0f}° pelvis, "
+            f"{rule.min_lumbar_share:.2f} lumbar share)")
+    if pat == F.INCONCLUSIVE and nc:
+        return ("muted", PATTERN_WORDS[pat],
+                f"{nc} of {n} repetitions could be judged, but they are split "
+                f"({votes.get(F.NORMAL, 0)} normal, {votes.get(F.INHIBITED, 0)} inhibited "
+                f"hip), and the typical repetition (pelvis {pelvis} degrees, lumbar share "
+                f"{share_pc}%) lies {band}, so no verdict is given. Look at the curves and "
+                f"the earlier sessions, or repeat the test.")
+    if pat == F.INCONCLUSIVE and n_band:
+        shallow = n - n_band
+        return ("muted", PATTERN_WORDS[pat],
+                f"{n_band} of {n} repetition(s) were deep enough to judge, but their pelvic "
+                f"rotation or lumbar share lay {band}: the measurement cannot tell on which "
+                f"side of the rule this patient is, so no verdict is given"
+                + (f" ({shallow} other repetition(s) were too shallow to judge)"
+                   if shallow else "")
+                + f". In a typical repetition the trunk bent {trunk} degrees, the pelvis "
+                f"rotated {pelvis} degrees and the lower back made up {share_pc}% of the "
+                f"bend: a patient at the edge of the rule. Look at the curves and the "
+                f"earlier sessions, or repeat the test.")
     if pat == F.INCONCLUSIVE:
         return ("muted", PATTERN_WORDS[pat],
                 f"None of the {n} repetition(s) was deep enough to judge: the trunk bent "
@@ -187,7 +219,8 @@ def _verdict_text(result: F.FlexionResult) -> tuple[str, str, str]:
                 f"needed because the pelvis normally takes over late in the bend. Repeat the "
                 f"test with a full, relaxed bend (knees straight, hands towards the floor).")
     head = f"{nc} of {n} repetitions could be judged ({votes.get(F.NORMAL, 0)} normal, " \
-           f"{votes.get(F.INHIBITED, 0)} inhibited hip). "
+           f"{votes.get(F.INHIBITED, 0)} inhibited hip)" + \
+           (f"; {n_band} lay too close to the thresholds to judge. " if n_band else ". ")
     if pat == F.INHIBITED:
         body = (f"{head}In a typical repetition the trunk bent {trunk} degrees, but the pelvis "
                 f"rotated forward only {pelvis} degrees (a free hip gives about 60 to 70 "
@@ -203,6 +236,31 @@ def _verdict_text(result: F.FlexionResult) -> tuple[str, str, str]:
         body += (" Some measures lie close to the thresholds of the rule: treat the "
                  "verdict as borderline and look at the curves and the earlier sessions.")
     return PATTERN_KIND[pat], PATTERN_WORDS[pat], body
+
+
+def _margin_text(result: F.FlexionResult) -> str | None:
+    """One line in plain words: how far the typical repetition lies from the rule."""
+    s = result.summary
+    rule = result.config.rule
+    m = s.get("margin")
+    trunk = s.get("peak_trunk_deg")
+    if not m or trunk is None or trunk < rule.min_trunk_deg:
+        return None
+    dp, ds, sig = m.get("pelvis_deg"), m.get("lumbar_share"), m.get("sigmas")
+    if dp is None or ds is None:
+        return None
+    head = (f"Margin (typical repetition): pelvic rotation {abs(dp):.1f}° "
+            f"{'above' if dp >= 0 else 'below'} its {rule.max_pelvis_deg:.0f}° threshold, "
+            f"lumbar share {abs(ds):.3f} {'above' if ds >= 0 else 'below'} its "
+            f"{rule.min_lumbar_share:.2f} threshold")
+    if sig is None:
+        return head + "; no measurement error is allowed for (uncertainty band off)."
+    if m.get("within_band"):
+        return (head + f": an error of {sig:.1f} times the measurement's typical error "
+                f"(SD) could change the verdict, so it is not judged (a verdict needs at "
+                f"least {rule.k_sigma:g}).")
+    return (head + f": a different verdict would need an error of {sig:.1f} times the "
+            f"measurement's typical error (SD; a verdict needs at least {rule.k_sigma:g}).")
 
 
 CHAIN = [
@@ -262,6 +320,8 @@ def _rep_rows(result: F.FlexionResult):
         order = {"pelvis_first": "pelvis first", "lumbar_first": "lumbar first",
                  "together": "together"}.get(tm.get("return_order"), "–")
         verdict = PATTERN_WORDS[r.pattern].replace(" (inconclusive)", "")
+        if F.withheld(r, result.config.rule):
+            verdict += " (too close to the thresholds)"
         if r.borderline:
             verdict += " (borderline)"
         rows.append([str(r.index), f"{r.start_s:.1f}–{r.end_s:.1f}",
@@ -319,7 +379,9 @@ def _reference_rows(result: F.FlexionResult):
          "less smooth; no clinical norm for trunk bending", "Balasubramanian 2015"],
         ["Verdict rule (this tool)",
          f"inhibited hip if pelvis < {rule.max_pelvis_deg:.0f}° {rule.combine} lumbar share > "
-         f"{rule.min_lumbar_share:.2f}; not judged if trunk < {rule.min_trunk_deg:.0f}°",
+         f"{rule.min_lumbar_share:.2f}; not judged if trunk < {rule.min_trunk_deg:.0f}°, "
+         f"nor when the verdict would change within ±{rule.band_pelvis_deg:g}° of pelvis "
+         f"or ±{rule.band_share:g} of share ({rule.k_sigma:g} × the measurement error)",
          "docs/flexion.md"],
     ]
 
@@ -373,12 +435,14 @@ def build_report(result: F.FlexionResult, *, patient: str | None = None,
     sections = []
 
     # verdict
+    margin = _margin_text(result)
     verdict = H.callout(H.Markup(
         H.paragraph(text)
         + (H.paragraph("Reasons (typical repetition): " + "; ".join(
             result.config.rule.classify(s.get("peak_trunk_deg"), s.get("peak_pelvis_deg"),
                                         s.get("lumbar_share"))[1]) + ".")
-           if result.reps else "")), kind=kind, title=title)
+           if result.reps else "")
+        + (H.paragraph(margin) if margin else "")), kind=kind, title=title)
     key = H.table(
         ["Measure (median of judged repetitions)", "Value", "Reference"],
         [["Peak trunk (thorax) flexion", H.fmt(s.get("peak_trunk_deg"), 0, "°"), "≈ 110°"],
@@ -420,7 +484,9 @@ def build_report(result: F.FlexionResult, *, patient: str | None = None,
                  "pelvic rotation; each repetition going down (solid) and coming up (dashed), "
                  "dot = peak trunk flexion. Green: illustrative normal band (see reference "
                  "ranges). Dotted red: thresholds of the verdict rule — below the pelvic line "
-                 "and above the lumbar-share line is the inhibited-hip region."),
+                 "and above the lumbar-share line is the inhibited-hip region; the pale red "
+                 "strip around the pelvic line is the measurement's uncertainty band (a "
+                 "verdict that would change inside it is not given)."),
         H.heading("Lumbar : pelvic ratio per 30° of trunk flexion (mean of judged "
                   "repetitions)"),
         H.table(["Trunk flexion (°)", "Down: lumbar °", "Down: pelvis °", "Down: ratio",
