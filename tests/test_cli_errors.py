@@ -35,3 +35,55 @@ def test_output_piped_into_a_reader_that_stops(tmp_path):
     err = p.stderr.read().decode()
     assert p.wait(timeout=120) == 0, err
     assert "Traceback" not in err and "BrokenPipe" not in err, err
+
+
+@pytest.fixture(scope="module")
+def sitting_dir(tmp_path_factory):
+    from posturepod.sim.simulate import simulate, write_sim
+    d = tmp_path_factory.mktemp("sit") / "day"
+    write_sim(simulate("sitting", 4, duration_s=400.0, rate_hz=50.0), d)
+    return d
+
+
+def _copy_without(src, dst, *names):
+    import shutil
+    shutil.copytree(src, dst)
+    for n in names:
+        (dst / n).unlink()
+    return dst
+
+
+def test_broken_meta_json_names_the_file_and_line(sitting_dir, tmp_path):
+    d = _copy_without(sitting_dir, tmp_path / "d")
+    (d / "meta.json").write_text('{\n  "patient": "P1",\n  broken\n}')
+    for cmd in (["info", str(d)], ["sitting", str(d)]):
+        p = subprocess.run([*CLI, *cmd], capture_output=True, text=True, timeout=120)
+        assert p.returncode == 1 and "meta.json:3: not valid JSON" in p.stderr, p.stderr
+        assert "Traceback" not in p.stderr
+
+
+def test_recording_json_that_is_not_an_object(sitting_dir, tmp_path):
+    rec = tmp_path / "native"
+    p = subprocess.run([*CLI, "import", str(sitting_dir), "--out", str(rec)],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    (rec / "recording.json").write_text("[1, 2]")
+    p = subprocess.run([*CLI, "info", str(rec)], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 1 and "recording.json: not a JSON object" in p.stderr, p.stderr
+
+
+@pytest.mark.parametrize("missing", ["head", "thorax"])
+def test_sitting_without_a_pod_says_what_it_cannot_measure(sitting_dir, tmp_path, missing):
+    d = _copy_without(sitting_dir, tmp_path / "d", f"{missing}.csv")
+    p = subprocess.run([*CLI, "sitting", str(d), "--no-save", "--report",
+                        str(tmp_path / "r.html")], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0 and "Traceback" not in p.stderr, p.stderr
+    assert "head forward  not measured" in p.stdout
+    assert "not measured" in (tmp_path / "r.html").read_text()
+    p = subprocess.run([*CLI, "sitting", str(d), "--no-save", "--json"],
+                       capture_output=True, text=True, timeout=300)
+    import json
+    s = json.loads(p.stdout)
+    assert s["head_forward_s"] is None and s["missing_pods"] == [missing]
+    assert "head_forward" in s["not_measured"]
+    assert any(f"no {missing} pod" in n for n in s["notes"])

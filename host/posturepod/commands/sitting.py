@@ -132,6 +132,10 @@ def run(args) -> int:
     return 0
 
 
+def _deg(x) -> str:
+    return "--" if x is None else f"{x:.1f}"
+
+
 def _mmss(s: float) -> str:
     s = int(round(s))
     h, rem = divmod(s, 3600)
@@ -149,8 +153,8 @@ def text_summary(s: dict) -> str:
     span = (f", {ref['start_s']:.0f}-{ref['end_s']:.0f} s" if ref.get("start_s") is not None
             else "")
     lines.append(f"  reference ({ref['source']}{span}): "
-                 f"pelvis {ref['pelvis_deg']:.1f}, lumbar {ref['lumbar_deg']:.1f}, "
-                 f"neck {ref['neck_deg']:.1f} deg")
+                 f"pelvis {_deg(ref['pelvis_deg'])}, lumbar {_deg(ref['lumbar_deg'])}, "
+                 f"neck {_deg(ref['neck_deg'])} deg")
     sit = s["sitting_s"]
 
     def pct(x):
@@ -158,8 +162,11 @@ def text_summary(s: dict) -> str:
     lines.append(f"  sitting       {_mmss(sit)}")
     lines.append(f"  slouched      {_mmss(s['slouch_s'])}{pct(s['slouch_s'])} in "
                  f"{len(s['slouch_episodes'])} episode(s)")
-    lines.append(f"  head forward  {_mmss(s['head_forward_s'])}{pct(s['head_forward_s'])} in "
-                 f"{len(s['head_forward_episodes'])} episode(s)")
+    if s.get("head_forward_s") is None:
+        lines.append("  head forward  not measured (needs the head and thorax pods)")
+    else:
+        lines.append(f"  head forward  {_mmss(s['head_forward_s'])}{pct(s['head_forward_s'])} "
+                     f"in {len(s['head_forward_episodes'])} episode(s)")
     lines.append(f"  breaks        {len(s['breaks'])}; longest sitting bout "
                  f"{_mmss(s['longest_sitting_bout_s'])}")
     for n in s.get("notes", []):

@@ -268,7 +268,17 @@ def read_csv_dir(path: Path) -> Recording:
     events = read_events_csv(path / "events.csv") if (path / "events.csv").exists() else []
     meta = {}
     if (path / "meta.json").exists():
-        meta = json.loads((path / "meta.json").read_text())
+        f = path / "meta.json"
+        try:
+            meta = json.loads(f.read_text())
+        except OSError as e:
+            raise DataError(f"{f}: cannot read: {e.strerror}") from None
+        except ValueError as e:
+            raise DataError(f"{f}:{getattr(e, 'lineno', '?')}: not valid JSON "
+                            f"({getattr(e, 'msg', e)}); fix or remove it (the samples are in "
+                            f"the CSV files)") from None
+        if not isinstance(meta, dict):
+            raise DataError(f"{f}: not a JSON object (found {type(meta).__name__})")
     return Recording(path=path, pods=pods, events=events, meta=meta)
 
 

@@ -96,8 +96,11 @@ def read_meta(path: Path) -> dict:
         meta = json.loads(f.read_text())
     except OSError as e:
         raise DataError(f"{f}: cannot read: {e.strerror}") from None
-    except ValueError:
-        raise DataError(f"{f}: not valid JSON") from None
+    except ValueError as e:
+        raise DataError(f"{f}:{getattr(e, 'lineno', '?')}: not valid JSON "
+                        f"({getattr(e, 'msg', e)})") from None
+    if not isinstance(meta, dict):
+        raise DataError(f"{f}: not a JSON object (found {type(meta).__name__})")
     if meta.get("format") != FORMAT:
         raise DataError(f"{f}: not a posturepod recording")
     if meta.get("version", 0) > VERSION:

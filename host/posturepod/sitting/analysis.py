@@ -264,6 +264,7 @@ def analyse_recording(rec, cfg: SittingConfig | None = None, *, patient: str | N
                          cfg=cfg, span_s=(float(t0), float(t1)), buzz_after_s=buzz_after_s,
                          break_after_s=break_after_s)
     s = res.summary
+    _mark_unmeasured(s, set(rec.pods))
     patient = patient or (rec.meta.get("patient") if rec.meta else None)
     s["patient"] = patient
     s["recorded_at"] = recorded_at(rec)
@@ -272,6 +273,31 @@ def analyse_recording(rec, cfg: SittingConfig | None = None, *, patient: str | N
     if calibration is not None:
         s["calibration"] = calibration.to_dict()
     return res
+
+
+def _mark_unmeasured(s: dict, roles: set) -> None:
+    """What the pods present cannot measure is said, not reported as zero: head forward needs
+    the head and thorax pods (neck = head - thorax); without the thorax, slouch is judged
+    from the pelvis alone (lumbar = thorax - pelvis)."""
+    missing = [r for r in ("pelvis", "thorax", "head") if r not in roles]
+    s["missing_pods"] = missing
+    s["not_measured"] = []
+    notes = s.setdefault("notes", [])
+    if "head" in missing or "thorax" in missing:
+        s["not_measured"].append("head_forward")
+        s["head_forward_s"] = None
+        s["head_forward_fraction"] = None
+        s["head_forward_episodes"] = []
+        notes.append(f"no {' or '.join(r for r in ('head', 'thorax') if r in missing)} pod: "
+                     f"head-forward time not measured (it needs the head and thorax pods)")
+    if "thorax" in missing:
+        s["not_measured"].append("lumbar")
+        notes.append("no thorax pod: slouch judged from the pelvis alone (the lumbar angle "
+                     "needs the thorax pod)")
+    if "pelvis" in missing:
+        s["not_measured"].append("pelvis")
+        notes.append("no pelvis pod: slouch judged from the lumbar angle alone is not "
+                     "possible (lumbar = thorax - pelvis); sitting time is uncertain")
 
 
 def write_result(summary: dict, rec_dir: str | Path) -> Path:

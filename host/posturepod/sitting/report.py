@@ -63,6 +63,10 @@ def _clock_start(summary: dict) -> datetime | None:
     return dt
 
 
+def _deg(x) -> str:
+    return "–" if x is None else f"{x:.1f}"
+
+
 def _hm(seconds: float) -> str:
     m = int(round(seconds / 60.0))
     h, m = divmod(m, 60)
@@ -288,7 +292,9 @@ def fig_chain(summary):
         ("Rounded\nthoracic spine", "slouched: " + share(summary["slouch_s"])),
         ("Head forward", f"neck > {th['head_forward_deg']:g} deg: "
          + beyond("neck_rel_deg", th["head_forward_deg"], False)),
-        ("Neck strain", "head-forward episodes:\n" + share(summary["head_forward_s"])),
+        ("Neck strain", "head-forward episodes:\n" + (
+            "not measured" if summary["head_forward_s"] is None
+            else share(summary["head_forward_s"]))),
     ]
     fig = H.new_figure(10.0, 1.7)
     ax = fig.add_axes([0, 0, 1, 1])
@@ -368,7 +374,9 @@ def build_report(result, *, history: list[dict] | None = None, title: str | None
         ("Sitting", _hm(sit)),
         ("Slouched", f"{_hm(s['slouch_s'])} ({pct(s['slouch_s'])}), "
                      f"{len(s['slouch_episodes'])} episode(s)"),
-        ("Head forward", f"{_hm(s['head_forward_s'])} ({pct(s['head_forward_s'])}), "
+        ("Head forward", "not measured (needs the head and thorax pods)"
+         if s["head_forward_s"] is None else
+         f"{_hm(s['head_forward_s'])} ({pct(s['head_forward_s'])}), "
                          f"{len(s['head_forward_episodes'])} episode(s)"),
         ("Forward lean (neutral spine)", _hm(s.get("forward_lean_s", 0.0))),
         ("Breaks", f"{len(s['breaks'])} (standing or walking at least "
@@ -385,8 +393,8 @@ def build_report(result, *, history: list[dict] | None = None, title: str | None
         "Reference: the person's own upright sitting "
         f"({'sit_reference event' if ref['source'] == 'event' else ref['source']}"
         + (f", {ref['start_s']:.0f}-{ref['end_s']:.0f} s" if ref.get("start_s") is not None
-           else "") + f"): pelvis {ref['pelvis_deg']:.1f} deg, "
-        f"lumbar {ref['lumbar_deg']:.1f} deg, neck {ref['neck_deg']:.1f} deg against the "
+           else "") + f"): pelvis {_deg(ref['pelvis_deg'])} deg, "
+        f"lumbar {_deg(ref['lumbar_deg'])} deg, neck {_deg(ref['neck_deg'])} deg against the "
         "standing calibration", f" ({ref['note']})." if ref.get("note") else ".")))
     secs.append(H.section(
         "The day", H.figure(H.figure_svg(fig_timeline(s, tl, clock0), title="posture timeline"),
