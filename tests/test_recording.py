@@ -65,7 +65,7 @@ def test_torn_last_record_and_line_are_ignored(tmp_path):
 def test_broken_manifest_is_a_clear_error(tmp_path):
     path = _write(tmp_path / "r")
     (path / "recording.json").write_text("{not json")
-    with pytest.raises(DataError, match="recording.json: not valid JSON"):
+    with pytest.raises(DataError, match="recording.json:1: not valid JSON"):
         load(path)
 
 
