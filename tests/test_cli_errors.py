@@ -87,3 +87,25 @@ def test_sitting_without_a_pod_says_what_it_cannot_measure(sitting_dir, tmp_path
     assert s["head_forward_s"] is None and s["missing_pods"] == [missing]
     assert "head_forward" in s["not_measured"]
     assert any(f"no {missing} pod" in n for n in s["notes"])
+
+
+def test_info_reports_a_torn_file_and_a_pod_without_samples(sitting_dir, tmp_path):
+    import json
+    import os
+    rec = tmp_path / "native"
+    assert subprocess.run([*CLI, "import", str(sitting_dir), "--out", str(rec)],
+                          capture_output=True, timeout=120).returncode == 0
+    n = os.path.getsize(rec / "head.imu") // 20
+    os.truncate(rec / "head.imu", os.path.getsize(rec / "head.imu") - 7)   # cut mid-record
+    (rec / "pelvis.imu").write_bytes(b"")                                    # sent nothing
+    p = subprocess.run([*CLI, "info", str(rec), "--json"], capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 0, p.stderr
+    pods = {d["role"]: d for d in json.loads(p.stdout)["pods"]}
+    assert any("truncated" in w for w in pods["head"]["warnings"])
+    assert pods["head"]["samples"] == n - 1          # the intact prefix, all of it
+    assert any("no samples" in w for w in pods["pelvis"]["warnings"])
+    assert pods["thorax"]["warnings"] == []
+    text = subprocess.run([*CLI, "info", str(rec)], capture_output=True, text=True,
+                          timeout=60).stdout
+    assert "truncated" in text and "no samples" in text

@@ -36,6 +36,7 @@ def summary(path) -> dict:
             "odr_hz": p.info.get("odr_hz"),
             "imu": p.info.get("imu"), "fw": p.info.get("fw"),
             "pod_id": p.info.get("pod_id"),
+            "warnings": list(getattr(p, "warnings", []) or []),
         }
         if tl:
             d["clock"] = [{"offset_s": round(s.offset_s, 6), "drift_ppm": round(s.drift_ppm, 1),
@@ -56,6 +57,8 @@ def print_summary(path) -> None:
         print(f"  {p['role']:7s} {p['samples']:8d} samples  {p['rate_hz']:8.2f} Hz  "
               f"gaps {p['seq_gaps']} (lost {p['lost_samples']})  CRC errors {p['crc_errors']}"
               f"  drops {p['link_drops']}  reboots {p['reboots']}  imu {p['imu']}")
+        for w in p.get("warnings", []):
+            print(f"          warning: {w}")
         for c in p.get("clock", []):
             print(f"          clock: offset {c['offset_s']:.6f} s, drift {c['drift_ppm']:+.1f} "
                   f"ppm, {c['pings']} pings, residual {c['residual_ms']:.3f} ms ({c['method']})")

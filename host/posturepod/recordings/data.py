@@ -52,10 +52,11 @@ class Recording:
 
     @property
     def duration_s(self) -> float:
-        if not self.pods:
+        full = [p for p in self.pods.values() if len(p)]
+        if not full:
             return 0.0
-        t0 = min(p.time_s[0] for p in self.pods.values() if len(p))
-        t1 = max(p.time_s[-1] for p in self.pods.values() if len(p))
+        t0 = min(p.time_s[0] for p in full)
+        t1 = max(p.time_s[-1] for p in full)
         return float(t1 - t0)
 
     def events_named(self, label: str) -> list[Event]:

@@ -90,6 +90,22 @@ def _segment_starts(imu: np.ndarray, segs: list[dict]) -> list[dict]:
     return out
 
 
+def _file_warnings(path: Path, role: str, n_records: int) -> list[str]:
+    """What a reader should know about a pod's file: a torn last record (the recording was
+    cut mid-write: the record is dropped, everything before it is kept) or no samples."""
+    out = []
+    f = path / f"{role}.imu"
+    size = f.stat().st_size if f.exists() else 0
+    torn = size % IMU_DTYPE.itemsize
+    if torn:
+        out.append(f"{f.name} truncated: a torn last record ({torn} of "
+                   f"{IMU_DTYPE.itemsize} bytes) was dropped; the {n_records} records before "
+                   f"it are intact")
+    if n_records == 0:
+        out.append(f"no samples: the {role} pod sent none (was its IMU producing data?)")
+    return out
+
+
 def read_meta(path: Path) -> dict:
     f = Path(path) / "recording.json"
     try:
@@ -143,6 +159,7 @@ def read_recording(path: str | Path) -> Recording:
         pods[role] = PodData(role=role, time_s=tl.time_s, acc_m_s2=acc, gyr_rad_s=gyr,  # type: ignore[arg-type]
                              gaps=tl.gaps, info=info)
         pods[role].timeline = tl  # type: ignore[attr-defined]
+        pods[role].warnings = _file_warnings(path, role, len(records))  # type: ignore
         pods[role].late_samples = late_n  # type: ignore[attr-defined]
     events = [Event(float(e["time_s"]), str(e["label"]))
               for e in read_jsonl(path / "events.jsonl") if "label" in e]
