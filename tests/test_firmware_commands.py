@@ -402,3 +402,27 @@ def test_no_imu(tmp_path):
         if p:
             p.close()
         bp.kill()
+
+
+def test_host_refuses_a_pod_with_a_newer_major_protocol(tmp_path):
+    """docs/protocol.md, Versioning: a pod whose INFO says a newer major wire protocol than
+    the host knows is refused with a message that says what to do (the real firmware on a
+    virtual board, its wire.py bumped to version 2)."""
+    from posturepod.devices.virtual.board import prepare
+    from posturepod.devices.virtual.patient import spawn_board
+    from posturepod.firmware.pod import wire
+    from posturepod.pods.podlink import PodError, PodLink
+    fs = prepare(tmp_path / "fs", role="pelvis")
+    w = fs / "pod" / "wire.py"
+    src = w.read_text()
+    assert "PROTOCOL_VERSION = const(1)" in src
+    w.write_text(src.replace("PROTOCOL_VERSION = const(1)", "PROTOCOL_VERSION = const(2)"))
+    link = tmp_path / "pelvis.tty"
+    b = spawn_board("pelvis", link, fs=fs)
+    try:
+        pod = PodLink(str(link), name="pelvis")
+        with pytest.raises(PodError, match=r"wire protocol 2, newer than this posturepod's "
+                                           rf"\({wire.PROTOCOL_VERSION}\).*upgrade"):
+            pod.open()
+    finally:
+        b.kill()

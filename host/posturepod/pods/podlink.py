@@ -18,6 +18,24 @@ from posturepod.pods.transport import open_transport
 from posturepod.pods.transport.base import LinkLost, Transport, TransportError
 
 
+def protocol_mismatch(info: dict) -> str:
+    """Why the host cannot talk to a pod whose INFO says ``proto`` (docs/protocol.md,
+    "Versioning"): its major version is newer than the wire protocol this host knows.
+    Empty when they agree (or the pod does not say)."""
+    proto = info.get("proto") if isinstance(info, dict) else None
+    if proto is None:
+        return ""
+    try:
+        major = int(str(proto).split(".")[0])
+    except ValueError:
+        return f"the pod reports an unreadable protocol version {proto!r}"
+    if major > wire.PROTOCOL_VERSION:
+        return (f"the pod speaks wire protocol {proto}, newer than this posturepod's "
+                f"({wire.PROTOCOL_VERSION}): upgrade posturepod, or flash the pod with this "
+                f"posturepod's firmware (posturepod flash)")
+    return ""
+
+
 class PodError(Exception):
     pass
 
@@ -80,11 +98,17 @@ class PodLink:
         while time.monotonic() < deadline:
             try:
                 self.info = self.request("info", timeout_s=0.5).body  # type: ignore[assignment]
-                return self.info
+                break
             except PodError as e:
                 last = e
-        raise PodError(f"{self.name}: no info reply from the pod "
-                       f"(is the posturepod firmware running?): {last}")
+        else:
+            raise PodError(f"{self.name}: no info reply from the pod "
+                           f"(is the posturepod firmware running?): {last}")
+        why = protocol_mismatch(self.info)
+        if why:
+            self.close()
+            raise PodError(f"{self.name}: {why}")
+        return self.info
 
     def close(self) -> None:
         self._closing = True
