@@ -106,6 +106,10 @@ def test_info_reports_a_torn_file_and_a_pod_without_samples(sitting_dir, tmp_pat
     assert pods["head"]["samples"] == n - 1          # the intact prefix, all of it
     assert any("no samples" in w for w in pods["pelvis"]["warnings"])
     assert pods["thorax"]["warnings"] == []
+    # an import copies the recording clock: nothing measured, and info says so
+    clock = pods["thorax"]["clock"][0]
+    assert clock["method"] == "imported" and clock["residual_ms"] is None
     text = subprocess.run([*CLI, "info", str(rec)], capture_output=True, text=True,
                           timeout=60).stdout
     assert "truncated" in text and "no samples" in text
+    assert "nothing was measured" in text and "residual" not in text

@@ -38,7 +38,12 @@ def summary(path) -> dict:
             "pod_id": p.info.get("pod_id"),
             "warnings": list(getattr(p, "warnings", []) or []),
         }
-        if tl:
+        if tl and "imported_from" in rec.meta:
+            # an import copies the recording clock: its "pings" were written, not measured
+            d["clock"] = [{"offset_s": None, "drift_ppm": None, "pings": 0,
+                           "residual_ms": None, "method": "imported", "samples": s.n}
+                          for s in tl.segments]
+        elif tl:
             d["clock"] = [{"offset_s": round(s.offset_s, 6), "drift_ppm": round(s.drift_ppm, 1),
                            "pings": s.n_pings, "residual_ms": round(s.residual_ms, 3),
                            "method": s.method, "samples": s.n} for s in tl.segments]
@@ -46,6 +51,7 @@ def summary(path) -> dict:
     return {"path": str(path), "format": rec.meta.get("format", "csv"),
             "created_utc": rec.meta.get("created_utc"), "patient": rec.meta.get("patient", ""),
             "duration_s": round(rec.duration_s, 4), "pods": pods,
+            "imported_from": rec.meta.get("imported_from"),
             "events": [{"time_s": e.time_s, "label": e.label} for e in rec.events]}
 
 
@@ -60,6 +66,10 @@ def print_summary(path) -> None:
         for w in p.get("warnings", []):
             print(f"          warning: {w}")
         for c in p.get("clock", []):
+            if c["method"] == "imported":
+                print(f"          clock: imported from {s['imported_from'] or 'elsewhere'} "
+                      f"(the recording clock was copied; nothing was measured)")
+                continue
             print(f"          clock: offset {c['offset_s']:.6f} s, drift {c['drift_ppm']:+.1f} "
                   f"ppm, {c['pings']} pings, residual {c['residual_ms']:.3f} ms ({c['method']})")
     for e in s["events"]:
