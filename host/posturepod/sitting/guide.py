@@ -75,6 +75,36 @@ class SittingGuide(CalibrationGuide):
         return out
 
 
+def _mmss(seconds: float) -> str:
+    m, s = divmod(int(round(seconds)), 60)
+    return f"{m}:{s:02d}"
+
+
+def status_line(state: dict) -> str:
+    """What the wearer reads now, from ``PostureEngine.state()``: "now: slouched for 0:35 /
+    head forward for 0:12 / sitting 12 min", or what the tool is waiting for."""
+    if state.get("phase") != "running":
+        return f"now: {state.get('phase', 'starting')}"
+    parts = []
+    activity = state.get("activity")
+    if activity and activity != "sitting":
+        parts.append(activity)
+    trunk = state.get("trunk")
+    if trunk == "slouched":
+        parts.append(f"slouched for {_mmss(state.get('slouch_s') or 0.0)}")
+    elif trunk:
+        parts.append(trunk)
+    if state.get("head_forward"):
+        parts.append(f"head forward for {_mmss(state.get('head_forward_s') or 0.0)}")
+    elif trunk is not None:
+        parts.append("head OK")
+    bout = state.get("sitting_bout_s") or 0.0
+    if bout > 0:
+        parts.append(f"sitting {int(bout // 60)} min" if bout >= 60 else
+                     f"sitting {int(bout)} s")
+    return "now: " + (" / ".join(parts) if parts else "-")
+
+
 def render(guide: SittingGuide, session, elapsed: float):
     from rich.console import Group
     from rich.panel import Panel
@@ -82,9 +112,8 @@ def render(guide: SittingGuide, session, elapsed: float):
     from posturepod.pods.acquire import status_table
     body = [Text(guide.prompt(), style="bold"), Text(angle_text(guide.live.angles()))]
     eng = getattr(guide.monitor, "engine", None)
-    state = getattr(eng, "state", None) if eng is not None else None
-    if state is not None:
-        body.append(Text(f"now: {state}"))
+    if eng is not None:
+        body.append(Text(status_line(eng.state()), style="bold"))
     tot = guide.totals()
     body.append(Text(f"today: {tot['slouch_buzzes']} slouch buzzes, "
                      f"{tot['head_forward_buzzes']} head-forward buzzes, "
