@@ -20,8 +20,8 @@ import pytest
 
 from conftest import FIRMWARE, mp_env
 
-pytest.importorskip("bleak")
-pytest.importorskip("bumble")
+import bleak  # noqa: E402,F401  - hard dependencies: an import problem must fail, not skip
+import bumble  # noqa: E402,F401
 
 from posturepod.pods.acquire import record
 from posturepod.commands.info import summary  # noqa: E402

@@ -71,7 +71,9 @@ def make_pod(role, t, q_seg, mount, rng, *, gyr_noise=0.004, acc_noise=0.03, bia
         bias = rng.normal(0, np.radians(1.0), 3)
     gyr = gyr + bias + rng.normal(0, gyr_noise, gyr.shape)
     acc = acc + rng.normal(0, acc_noise, acc.shape)
-    return PodData(role, t.copy(), acc, gyr), q_sensor
+    pod = PodData(role, t.copy(), acc, gyr)
+    pod.info["injected_gyr_bias_rad_s"] = np.asarray(bias, float)
+    return pod, q_sensor
 
 
 def routine_recording(seed=0, *, bend_deg=45.0, stand_s=6.0, after_s=20.0, mounts=None,
@@ -145,8 +147,10 @@ def test_axes_recovered_random_mountings(seed):
             # true segment axis i in sensor coordinates: row i of sensor-to-segment matrix
             e = axis_err_deg(got[i], mount[i])
             assert e < 2.5, f"{role} {name} axis off by {e:.2f} deg (seed {seed})"
-        assert np.allclose(cal.pods[role].gyr_bias_rad_s,
-                           rec.pods[role].gyr_rad_s[:200].mean(0), atol=0.01)
+        # the bias injected into the pod (the stand's sway rotates at most ~0.2 deg/s)
+        err = np.degrees(cal.pods[role].gyr_bias_rad_s
+                         - rec.pods[role].info["injected_gyr_bias_rad_s"])
+        assert np.abs(err).max() < 0.25, (role, err)
         assert abs(np.linalg.det(got) - 1.0) < 1e-6
 
 

@@ -372,7 +372,7 @@ def test_write_result_and_earlier_days(tmp_path):
 
 @pytest.fixture(scope="module")
 def sim_day_dir(tmp_path_factory):
-    sim = pytest.importorskip("posturepod.sim.simulate")
+    from posturepod.sim import simulate as sim
     d = tmp_path_factory.mktemp("simday") / "2026-01-07"
     res = sim.simulate("sitting", seed=11, rate_hz=50.0, duration_s=1200.0)
     sim.write_sim(res, d)
@@ -431,7 +431,7 @@ def test_simulated_day_end_to_end(seed):
     """simulate() (random pod mountings, sensor and clock errors) -> angles -> analysis:
     slouch and head-forward time within 5 % of truth, every episode and break found with
     no false ones, boundaries within 5 s."""
-    sim = pytest.importorskip("posturepod.sim.simulate")
+    from posturepod.sim import simulate as sim
     from posturepod.sitting import analyse_recording
     res = sim.simulate("sitting", seed=seed, rate_hz=50.0, duration_s=2400.0)
     tr = res.truth

@@ -53,7 +53,10 @@ def test_report_is_self_contained_with_svg_figures(result, tmp_path):
                  "Hour by hour", "sit_reference"):
         assert word in text or word.lower() in text.lower()
     out = write_report(tmp_path / "r.html", result, history=_history())
-    assert out.read_text(encoding="utf-8") == text or out.stat().st_size > 10000
+    # the file holds the same page (the figures' SVG ids are numbered per rendering)
+    def same(x):
+        return re.sub(r"fig\d+-", "fig-", x)
+    assert same(out.read_text(encoding="utf-8")) == same(text)
 
 
 def test_report_without_reference_or_history(result):
