@@ -235,6 +235,18 @@ def _slow_parse(path, body, ncols, idx):
     return np.array(rows, dtype=np.float64).reshape(-1, len(idx))
 
 
+def _not_text(path: Path) -> DataError:
+    """The error for a file that is not UTF-8 text: names the file, line and byte."""
+    raw = path.read_bytes()
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        return DataError(f"{path}:{line}: not text (byte 0x{raw[e.start]:02x} at offset "
+                         f"{e.start}): the file is damaged")
+    return DataError(f"{path}: not text: the file is damaged")
+
+
 def read_events_csv(path: Path) -> list[Event]:
     path = Path(path)
     out = []
@@ -262,10 +274,16 @@ def read_csv_dir(path: Path) -> Recording:
     for r in ROLES:
         f = path / f"{r}.csv"
         if f.exists():
-            pods[r] = read_pod_csv(f, r)
+            try:
+                pods[r] = read_pod_csv(f, r)
+            except UnicodeDecodeError:
+                raise _not_text(f) from None
     if not pods:
         raise DataError(f"{path}: no pelvis.csv, thorax.csv or head.csv")
-    events = read_events_csv(path / "events.csv") if (path / "events.csv").exists() else []
+    try:
+        events = read_events_csv(path / "events.csv") if (path / "events.csv").exists() else []
+    except UnicodeDecodeError:
+        raise _not_text(path / "events.csv") from None
     meta = {}
     if (path / "meta.json").exists():
         f = path / "meta.json"
