@@ -113,3 +113,26 @@ def test_info_reports_a_torn_file_and_a_pod_without_samples(sitting_dir, tmp_pat
                           timeout=60).stdout
     assert "truncated" in text and "no samples" in text
     assert "nothing was measured" in text and "residual" not in text
+
+
+def test_sitting_report_dates_a_native_recording(sitting_dir, tmp_path):
+    """The sitting analysis takes its date from the recording (a native recording's
+    created_utc), so the report no longer says "Recorded -"."""
+    import json
+    rec = tmp_path / "native"
+    assert subprocess.run([*CLI, "import", str(sitting_dir), "--out", str(rec)],
+                          capture_output=True, timeout=120).returncode == 0
+    created = json.loads((rec / "recording.json").read_text())["created_utc"]
+    p = subprocess.run([*CLI, "sitting", str(rec), "--json", "--no-save"],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["recorded_at"] == created
+
+
+def test_demo_into_an_existing_recording_is_one_clear_line(tmp_path):
+    (tmp_path / "rec").mkdir()
+    (tmp_path / "rec" / "recording.json").write_text("{}")
+    p = subprocess.run([*CLI, "demo", "--out", str(tmp_path / "rec")], capture_output=True,
+                       text=True, timeout=30)
+    assert p.returncode == 1 and "already holds a recording" in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1, p.stderr

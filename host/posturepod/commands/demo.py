@@ -51,11 +51,30 @@ def _run(a):
               "posturepod simulate --protocol flexion --out REC, then posturepod flexion REC",
               file=sys.stderr)
         return 1
-    from posturepod.devices.virtual.patient import VirtualPatient, monotonic_us
-    from posturepod.pods.acquire import record
-    from .info import print_summary
+    if a.out and (Path(a.out) / "recording.json").exists():
+        print(f"posturepod demo: error: {a.out} already holds a recording; choose a new "
+              f"--out directory", file=sys.stderr)
+        return 1
     work = Path(tempfile.mkdtemp(prefix="posturepod-demo-"))
     out = Path(a.out) if a.out else work / "recording"
+    try:
+        return _demo(a, work, out)
+    finally:     # the boards' filesystems and the motion trace are scaffolding
+        import shutil
+        shutil.rmtree(work / "boards", ignore_errors=True)
+        for f in work.glob("*.trace"):
+            f.unlink(missing_ok=True)
+        if a.out:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _demo(a, work: Path, out: Path) -> int:
+    """Simulate, run the virtual boards, record (guided), analyse; ``work`` holds the
+    scaffolding (trace, boards), ``out`` the recording."""
+    from posturepod.devices.virtual.patient import VirtualPatient, monotonic_us
+    from posturepod.pods.acquire import record
+
+    from .info import print_summary
     print(f"simulating a virtual patient ({a.protocol}"
           f"{', ' + a.pattern if a.protocol == 'flexion' else ''}, seed {a.seed})...",
           file=sys.stderr)
@@ -72,7 +91,7 @@ def _run(a):
             from posturepod.devices.virtual.ble_patient import VirtualBlePatient as Patient
         except ImportError as e:
             print(f"posturepod demo: --transport ble needs bleak and bumble "
-                  f"(pip install posturepod[ble]): {e}", file=sys.stderr)
+                  f"(dependencies of posturepod: reinstall it): {e}", file=sys.stderr)
             return 2
     else:
         Patient = VirtualPatient

@@ -235,7 +235,8 @@ def summarise(eng: PostureEngine, tl: Timeline, span_s, cfg: SittingConfig,
 # -- recordings ---------------------------------------------------------------------------
 
 def recorded_at(rec) -> str | None:
-    for key in ("recorded_at", "start_time", "started_at", "start_utc", "date"):
+    # native recordings write created_utc; CSV directories may carry the others in meta.json
+    for key in ("recorded_at", "created_utc", "start_time", "started_at", "start_utc", "date"):
         v = rec.meta.get(key) if rec.meta else None
         if v:
             return str(v)
