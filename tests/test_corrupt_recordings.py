@@ -61,6 +61,22 @@ def _run(capsys, *args) -> int:
     return rc
 
 
+def _damaged_copy(original: Path, d: Path, plan) -> Path:
+    shutil.rmtree(d, ignore_errors=True)
+    shutil.copytree(original, d)
+    for name, (kind, where, size, data) in plan:
+        if (d / name).exists():
+            _damage(d / name, kind, where, size, data)
+    return d
+
+
+def _info_and_angles(capsys, d: Path, tmp_path: Path) -> int:
+    """``info`` then ``angles`` on a damaged copy; the exit status of ``info``."""
+    rc = _run(capsys, "info", d)
+    _run(capsys, "angles", d, "-o", tmp_path / "a.csv", "--accept-doubtful-calibration")
+    return rc
+
+
 damage = st.tuples(st.sampled_from(["truncate", "flip", "zero", "missing"]),
                    st.floats(0.0, 1.0), st.integers(1, 64), st.binary(min_size=1, max_size=64))
 
@@ -69,14 +85,8 @@ damage = st.tuples(st.sampled_from(["truncate", "flip", "zero", "missing"]),
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.tuples(st.sampled_from(FILES_NATIVE), damage), min_size=1, max_size=3))
 def test_damaged_native_recording(originals, tmp_path, capsys, plan):
-    d = tmp_path / "n"
-    shutil.rmtree(d, ignore_errors=True)
-    shutil.copytree(originals / "native", d)
-    for name, (kind, where, size, data) in plan:
-        if (d / name).exists():
-            _damage(d / name, kind, where, size, data)
-    rc = _run(capsys, "info", d)
-    _run(capsys, "angles", d, "-o", tmp_path / "a.csv", "--accept-doubtful-calibration")
+    d = _damaged_copy(originals / "native", tmp_path / "n", plan)
+    rc = _info_and_angles(capsys, d, tmp_path)
     # a torn .imu file keeps every whole record before the cut
     for name, (kind, where, _, _) in plan:
         if name.endswith(".imu") and kind == "truncate" and rc == 0 and \
@@ -91,11 +101,5 @@ def test_damaged_native_recording(originals, tmp_path, capsys, plan):
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.tuples(st.sampled_from(FILES_CSV), damage), min_size=1, max_size=2))
 def test_damaged_csv_directory(originals, tmp_path, capsys, plan):
-    d = tmp_path / "c"
-    shutil.rmtree(d, ignore_errors=True)
-    shutil.copytree(originals / "csv", d)
-    for name, (kind, where, size, data) in plan:
-        if (d / name).exists():
-            _damage(d / name, kind, where, size, data)
-    _run(capsys, "info", d)
-    _run(capsys, "angles", d, "-o", tmp_path / "a.csv", "--accept-doubtful-calibration")
+    d = _damaged_copy(originals / "csv", tmp_path / "c", plan)
+    _info_and_angles(capsys, d, tmp_path)

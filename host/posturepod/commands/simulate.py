@@ -1,23 +1,11 @@
 """``posturepod simulate``: write a simulated recording (CSV interchange) with its ground truth."""
 from __future__ import annotations
 
-import argparse
-import math
 import sys
 
 from posturepod.commands._types import bounded, positive
 
 MAX_SWAY = 5.0      # = posturepod.sim.restless.MAX_LEVEL (kept import-free for a fast CLI)
-
-
-def _sway_level(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not (math.isfinite(v) and 0.0 <= v <= MAX_SWAY):
-        raise argparse.ArgumentTypeError(f"must be between 0 and {MAX_SWAY:g}, not {text}")
-    return v
 
 
 def register(subparsers) -> None:
@@ -42,7 +30,7 @@ def register(subparsers) -> None:
     p.add_argument("--no-sensor-errors", action="store_true",
                    help="no bias, drift, scale error or noise")
     p.add_argument("--quantize", action="store_true", help="int16 quantisation")
-    p.add_argument("--sway", type=_sway_level, default=0.0, metavar="LEVEL",
+    p.add_argument("--sway", type=bounded(0.0, MAX_SWAY), default=0.0, metavar="LEVEL",
                    help="postural restlessness, 0-5 (default 0 = the model's small sway only): "
                         "1 = a real person told to stand still (head sway ~1-2 deg, head gyro "
                         "~5 deg/s median while standing), 2 = twice that; adds looking about, "

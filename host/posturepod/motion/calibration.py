@@ -39,7 +39,7 @@ from posturepod.motion.calibration_routine import (EXTENT_ACC_M_S2, SEARCH_S, Ro
                                                    from_events,
                                                    rolling_sway_deg, smoothed_up,
                                                    stand_before, unit)
-from posturepod.recordings.data import DataError, PodData, Recording
+from posturepod.recordings.data import DataError, PodData, Recording, read_json_object
 
 __all__ = ["CalibrationError", "CalibrationWarning", "PodCalibration", "Calibration",
            "calibrate", "calibration_for", "check_later_stands", "LIMITS"]
@@ -145,14 +145,10 @@ class Calibration:
         """A calibration saved by ``save`` (``calibration.json`` in a recording that was
         analysed, or any copy); errors name the file."""
         path = Path(path)
+        d = read_json_object(path)
         try:
-            d = json.loads(path.read_text())
             cal = cls.from_dict(d)
-        except OSError as e:
-            raise DataError(f"{path}: cannot read: {e.strerror}") from None
-        except ValueError:
-            raise DataError(f"{path}: not valid JSON") from None
-        except (KeyError, TypeError, AttributeError):
+        except (KeyError, TypeError, AttributeError, ValueError):
             raise DataError(f"{path}: not a posturepod calibration file (needs stand_s, "
                             f"bend_s and pods with axes_in_sensor)") from None
         cal.source = f"file:{path}"

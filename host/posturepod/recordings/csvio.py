@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from posturepod.recordings.columns import BLOCK, MARK_EVERY, Column
-from posturepod.recordings.data import ROLES, DataError, Event, PodData, Recording
+from posturepod.recordings.data import (ROLES, DataError, Event, PodData, Recording,
+                                        read_json_object)
 
 IMU_COLUMNS = ["time_s", "acc_x", "acc_y", "acc_z", "gyr_x", "gyr_y", "gyr_z"]
 MAG_COLUMNS = ["mag_x", "mag_y", "mag_z"]
@@ -286,17 +287,8 @@ def read_csv_dir(path: Path) -> Recording:
         raise _not_text(path / "events.csv") from None
     meta = {}
     if (path / "meta.json").exists():
-        f = path / "meta.json"
-        try:
-            meta = json.loads(f.read_text())
-        except OSError as e:
-            raise DataError(f"{f}: cannot read: {e.strerror}") from None
-        except ValueError as e:
-            raise DataError(f"{f}:{getattr(e, 'lineno', '?')}: not valid JSON "
-                            f"({getattr(e, 'msg', e)}); fix or remove it (the samples are in "
-                            f"the CSV files)") from None
-        if not isinstance(meta, dict):
-            raise DataError(f"{f}: not a JSON object (found {type(meta).__name__})")
+        meta = read_json_object(path / "meta.json", hint="; fix or remove it (the samples "
+                                "are in the CSV files)")
     return Recording(path=path, pods=pods, events=events, meta=meta)
 
 

@@ -17,6 +17,22 @@ class DataError(ValueError):
     """Bad input data: the message names the file and, where it applies, the line."""
 
 
+def read_json_object(path: Path, hint: str = "") -> dict:
+    """The JSON object in a file. Errors name the file (and for a syntax error its line,
+    followed by ``hint``): unreadable, not JSON, or JSON that is not an object."""
+    import json
+    try:
+        obj = json.loads(Path(path).read_text())
+    except OSError as e:
+        raise DataError(f"{path}: cannot read: {e.strerror}") from None
+    except ValueError as e:
+        raise DataError(f"{path}:{getattr(e, 'lineno', '?')}: not valid JSON "
+                        f"({getattr(e, 'msg', e)}){hint}") from None
+    if not isinstance(obj, dict):
+        raise DataError(f"{path}: not a JSON object (found {type(obj).__name__})")
+    return obj
+
+
 @dataclass
 class Event:
     time_s: float

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from posturepod.recordings.columns import RecordFile
-from posturepod.recordings.data import DataError, Event, PodData, Recording
+from posturepod.recordings.data import DataError, Event, PodData, Recording, read_json_object
 from posturepod.recordings.format import FORMAT, IMU_DTYPE, LATE_DTYPE, SYNC_DTYPE, VERSION
 from posturepod.recordings.timeline import lazy_order, pod_timeline, stream_timeline
 
@@ -32,12 +32,15 @@ def read_jsonl(path: Path) -> list[dict]:
     return out
 
 
+def _whole_records(path: Path, dtype: np.dtype) -> np.ndarray:
+    """Every whole record of a file (a torn last record is left out; no file: none)."""
+    n = path.stat().st_size // dtype.itemsize if path.exists() else 0
+    return np.fromfile(path, dtype=dtype, count=n) if n else np.zeros(0, dtype=dtype)
+
+
 def load_imu(path: Path) -> np.ndarray:
     """Bulk-load a .imu file (a torn last record is ignored)."""
-    n = path.stat().st_size // IMU_DTYPE.itemsize if path.exists() else 0
-    if n == 0:
-        return np.zeros(0, dtype=IMU_DTYPE)
-    return np.fromfile(path, dtype=IMU_DTYPE, count=n)
+    return _whole_records(path, IMU_DTYPE)
 
 
 def _seq_and_time(records: RecordFile) -> np.ndarray:
@@ -51,16 +54,12 @@ def _seq_and_time(records: RecordFile) -> np.ndarray:
 
 
 def load_sync(path: Path) -> np.ndarray:
-    n = path.stat().st_size // SYNC_DTYPE.itemsize if path.exists() else 0
-    if n == 0:
-        return np.zeros(0, dtype=SYNC_DTYPE)
-    return np.fromfile(path, dtype=SYNC_DTYPE, count=n)
+    return _whole_records(path, SYNC_DTYPE)
 
 
 def load_late_runs(path: Path) -> np.ndarray:
     """The (first, n) runs of late records in a <role>.late file."""
-    k = path.stat().st_size // LATE_DTYPE.itemsize if path.exists() else 0
-    return np.fromfile(path, dtype=LATE_DTYPE, count=k) if k else np.zeros(0, LATE_DTYPE)
+    return _whole_records(path, LATE_DTYPE)
 
 
 def load_late(path: Path, n_records: int) -> np.ndarray:
@@ -108,15 +107,7 @@ def _file_warnings(path: Path, role: str, n_records: int) -> list[str]:
 
 def read_meta(path: Path) -> dict:
     f = Path(path) / "recording.json"
-    try:
-        meta = json.loads(f.read_text())
-    except OSError as e:
-        raise DataError(f"{f}: cannot read: {e.strerror}") from None
-    except ValueError as e:
-        raise DataError(f"{f}:{getattr(e, 'lineno', '?')}: not valid JSON "
-                        f"({getattr(e, 'msg', e)})") from None
-    if not isinstance(meta, dict):
-        raise DataError(f"{f}: not a JSON object (found {type(meta).__name__})")
+    meta = read_json_object(f)
     if meta.get("format") != FORMAT:
         raise DataError(f"{f}: not a posturepod recording")
     if meta.get("version", 0) > VERSION:
