@@ -236,7 +236,7 @@ def test_malformed_lines_get_error_replies(pod):
         (b'{"id":5,"op":"info"}*12\n', "CRC"),
         (b'{"id":5,"op":"info"}*ZZZZ\n', "bad CRC field"),
         (b'{"op":"info","pad":"' + b"x" * 600 + b'"}\n', "too long"),
-        (b"\xff\xfe\x80\x00\x01\x02\x04\x1b[A\x7f\xc3\x28\n", ""),
+        (b"\xff\xfe\x80\x00\x01\x02\x04\x1b[A\x7f\xc3\x28\n", "not JSON"),   # bytes, not UTF-8
     ]
     for data, want in cases:
         err = pod.error_reply(data)

@@ -108,5 +108,8 @@ def test_clock_drift(pod):
 
 
 def test_buzz(pod):
+    from posturepod.devices.selftest import _motor_switched
     r = pod.buzz(300)
     assert r["ok"] and r["ms"] == 300
+    ok, how = _motor_switched(pod, 300)      # the firmware's own motor state, not the ack
+    assert ok and "motor on" in how, how

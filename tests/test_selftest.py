@@ -106,8 +106,9 @@ def test_selftest_command_on_a_virtual_pod_that_is_turned(tmp_path):
     t, acc, gyr = turn_trace(rate, 40, t_turn=9.0, axis=1)
     trace = write_trace(tmp_path / "turn.trace", rate,
                         {"pelvis": {"acc_m_s2": acc, "gyr_rad_s": gyr}})
+    motor_log = tmp_path / "motor.log"
     b = spawn_board("pelvis", tmp_path / "p.tty", fs=tmp_path / "fs", trace=trace,
-                    t0_us=monotonic_us(), imu="ICM-20948")
+                    t0_us=monotonic_us(), imu="ICM-20948", motor_log=motor_log)
     try:
         r = subprocess.run(CLI + ["selftest", "--port", str(b.link), "--yes", "--still-s", "3",
                                   "--rotate-timeout", "30"],
@@ -121,6 +122,11 @@ def test_selftest_command_on_a_virtual_pod_that_is_turned(tmp_path):
                  "stream", "buzz motor"):
         assert f"PASS  {name}" in out, out
     assert "ALL PASS" in out
+    # the board's motor really ran: switched on once, off 400 ms (board time) later
+    log = [ln.split() for ln in motor_log.read_text().splitlines()]
+    assert [s for _, s in log] == ["on", "off"], log
+    on_ms = (int(log[1][0]) - int(log[0][0])) / 1000
+    assert 400 <= on_ms < 600, on_ms
 
 
 @pytest.mark.usefixtures("micropython")

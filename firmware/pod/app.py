@@ -88,6 +88,8 @@ class App:
             "boot_id": self.boot_id,
             "config_errors": self.cfg_errors,
             "streaming": bool(self.sampler and self.sampler.streaming),
+            "motor_on": self._motor_from is not None,
+            "buzzes": self.buzzes,
             "imu": None,
             "imu_error": self.imu_error,
         }

@@ -350,23 +350,40 @@ def _run(link, info, rep, yes, still_s, rotated_s, rotate_timeout_s, say, ask):
     _buzz(link, rep, yes, say, ask)
 
 
-def _buzz(link, rep, yes, say, ask):
+def _motor_switched(link, ms: int) -> tuple[bool, str]:
+    """After a buzz command: did the firmware switch the motor on, and off again after
+    ``ms``? Asked of the pod (INFO ``motor_on``), not taken from the acknowledgement."""
     from posturepod.pods.podlink import PodError
     try:
-        r = link.buzz(400)
-        ack = True
-        detail = f"acknowledged ({r.get('ms')} ms, buzz #{r.get('count')})"
+        on = link.request("info").body.get("motor_on")
+        time.sleep(ms / 1000 + 0.3)
+        off = link.request("info").body.get("motor_on")
     except PodError as e:
-        ack = False
-        detail = str(e)
-    if not ack:
-        rep.items.append(Item("buzz motor", False, "no ack", "acknowledged", detail))
+        return False, f"no INFO after the buzz: {e}"
+    if on is None:
+        return True, "this firmware does not report its motor (older version): not checked"
+    if not on:
+        return False, "the motor was not on right after the buzz command"
+    if off:
+        return False, f"the motor was still on {ms / 1000 + 0.3:.1f} s later"
+    return True, f"motor on, and off again after {ms} ms"
+
+
+def _buzz(link, rep, yes, say, ask):
+    from posturepod.pods.podlink import PodError
+    ms = 400
+    try:
+        r = link.buzz(ms)
+    except PodError as e:
+        rep.items.append(Item("buzz motor", False, "no ack", "switched on and off", str(e)))
         return
-    if yes:
-        rep.items.append(Item("buzz motor", True, "acknowledged", "acknowledged",
-                              detail + "; not felt by a person (--yes)"))
+    ok, how = _motor_switched(link, ms)
+    detail = f"buzz #{r.get('count')}: {how}"
+    if not ok or yes:
+        rep.items.append(Item("buzz motor", ok, "switched" if ok else "not switched",
+                              "switched on and off", detail + ("; not felt by a person "
+                                                               "(--yes)" if ok else "")))
         return
-    time.sleep(0.5)
     got = ask("Did the pod buzz? [y/n] ").strip().lower()
     rep.items.append(Item("buzz motor", got.startswith("y"), "felt" if got.startswith("y")
                           else "not felt", "the user feels it", detail))
