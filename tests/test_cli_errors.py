@@ -136,3 +136,40 @@ def test_demo_into_an_existing_recording_is_one_clear_line(tmp_path):
                        text=True, timeout=30)
     assert p.returncode == 1 and "already holds a recording" in p.stderr
     assert len(p.stderr.strip().splitlines()) == 1, p.stderr
+
+
+@pytest.mark.parametrize("args", [
+    ["record", "--pod", "pelvis=PORT", "--out", "OUT", "--no-live"],
+    ["sitting", "--pod", "pelvis=PORT", "--pod", "thorax=PORT2", "--out", "OUT", "--no-live"],
+    ["selftest", "--port", "PORT", "--yes"],
+])
+def test_no_board_on_the_port_is_said_at_once(tmp_path, args):
+    """A port that does not exist is an error at once (no 8 s of retries), naming the port
+    and the ports there are, without a flash hint for a port that is not there, and leaving
+    no half-made recording behind (the same --out works for the retry)."""
+    port = tmp_path / "ttyNOPE"
+    sub = {"PORT2": str(tmp_path / "ttyNOPE2"), "PORT": str(port), "OUT": str(tmp_path / "rec")}
+
+    def fill(x):
+        for k, v in sub.items():
+            x = x.replace(k, v)
+        return x
+    # the old behaviour waited 8 s for the port to appear: a 6 s limit fails it
+    r = subprocess.run(CLI + [fill(x) for x in args], capture_output=True, text=True,
+                       timeout=6)
+    assert r.returncode == 1, r.stderr
+    assert f"{port}: no such port" in r.stderr and "serial ports now:" in r.stderr, r.stderr
+    assert "posturepod flash" not in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "rec").exists()
+    if args[0] == "sitting":       # one pod short of head-forward: said before connecting
+        assert "head-forward time not measured" in r.stderr, r.stderr
+
+
+def test_failed_connect_keeps_a_folder_it_did_not_make(tmp_path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("the clinician's own file")
+    r = subprocess.run(CLI + ["record", "--pod", f"head={tmp_path / 'ttyX'}", "--out", str(out),
+                              "--no-live"], capture_output=True, text=True, timeout=6)
+    assert r.returncode == 1
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]

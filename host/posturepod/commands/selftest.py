@@ -20,7 +20,7 @@ def register(sub):
 
 
 def _run(a):
-    from posturepod.pods.podlink import PodError
+    from posturepod.pods.podlink import PodError, PodMissing
     from posturepod.devices.selftest import run_selftest
 
     def say(msg):
@@ -29,6 +29,10 @@ def _run(a):
     try:
         rep = run_selftest(a.port, yes=a.yes, still_s=a.still_s, rotated_s=a.rotated_s,
                            rotate_timeout_s=a.rotate_timeout, say=say)
+    except PodMissing as e:
+        from posturepod.pods.transport.serial import ports_seen
+        print(f"posturepod selftest: error: {e}; {ports_seen()}", file=sys.stderr)
+        return 1
     except PodError as e:
         print(f"posturepod selftest: error: {e}\n(is the firmware flashed? "
               f"posturepod flash --port {a.port} --role ...)", file=sys.stderr)

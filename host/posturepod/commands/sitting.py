@@ -49,6 +49,9 @@ def _live(args) -> int:
     except ValueError as e:
         print(f"posturepod sitting: error: {e}", file=sys.stderr)
         return 2
+    from posturepod.sitting.analysis import unmeasured_notes
+    for note in unmeasured_notes(pods):
+        print(f"warning: {note}", file=sys.stderr)
     out = Path(args.out or args.rec or time.strftime("sitting-%Y%m%d-%H%M%S"))
     try:
         r = run_live(pods, out, buzz_after_s=args.buzz_after,

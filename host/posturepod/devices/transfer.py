@@ -250,13 +250,8 @@ def _said(text: str, n: int = 600) -> str:
 
 
 def _ports_seen() -> str:
-    try:
-        from serial.tools import list_ports
-        ports = [f"{p.device} ({p.vid:04X}:{p.pid:04X})" if p.vid is not None else p.device
-                 for p in list_ports.comports()]
-    except Exception:  # noqa: BLE001
-        ports = []
-    return "serial ports now: " + (", ".join(ports) if ports else "none")
+    from posturepod.pods.transport.serial import ports_seen
+    return ports_seen()
 
 
 # ---- a transfer -----------------------------------------------------------------------

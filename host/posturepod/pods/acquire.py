@@ -71,8 +71,8 @@ def record(pods: dict[str, str], out: str | Path, *, seconds: float | None = Non
     session = Session(pods, rec, rate_hz=rate_hz, **(session_kwargs or {}))
     try:
         session.connect()
-    except Exception:
-        rec.close(reason="connect failed")
+    except BaseException:
+        rec.discard()            # nothing recorded: the retry may use the same --out
         raise
     for w in session.warnings:
         print(f"warning: {w}", file=sys.stderr)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from posturepod.firmware.pod import wire
 from posturepod.pods.protocol import Message, Pong, StreamDecoder
 from posturepod.pods.transport import open_transport
-from posturepod.pods.transport.base import LinkLost, Transport, TransportError
+from posturepod.pods.transport.base import LinkLost, PortMissing, Transport, TransportError
 
 
 def protocol_mismatch(info: dict) -> str:
@@ -38,6 +38,10 @@ def protocol_mismatch(info: dict) -> str:
 
 class PodError(Exception):
     pass
+
+
+class PodMissing(PodError):
+    """The pod's port does not exist (nothing plugged in, or a mistyped name)."""
 
 
 @dataclass
@@ -86,6 +90,8 @@ class PodLink:
             try:
                 self.transport.open()
                 break
+            except PortMissing as e:      # no point waiting for a name that is not there
+                raise PodMissing(str(e)) from None
             except TransportError as e:
                 if time.monotonic() > deadline:
                     raise PodError(str(e)) from None

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from posturepod.firmware.pod import wire
-from posturepod.pods.podlink import PodError, PodLink
+from posturepod.pods.podlink import PodError, PodLink, PodMissing
 from posturepod.pods.protocol import Message, Samples, Status
 from posturepod.recordings.format import SYNC_ARRIVAL, SYNC_PING
 from posturepod.recordings.writer import RecordingError, RecordingWriter
@@ -296,7 +296,7 @@ class Session:
             self.error = str(e)
 
     def connect(self, timeout_s: float = 8.0) -> None:
-        errors: dict[str, str] = {}
+        errors: dict[str, PodError] = {}
 
         def one(ps: PodSession):
             try:
@@ -315,7 +315,7 @@ class Session:
                 ps.ping_once()
                 ps.stats.state = "open"
             except PodError as e:
-                errors[ps.role] = str(e)
+                errors[ps.role] = e
 
         ts = [threading.Thread(target=one, args=(ps,)) for ps in self.pods.values()]
         for t in ts:
@@ -325,7 +325,11 @@ class Session:
         if errors:
             for ps in self.pods.values():
                 ps.link.close()
-            raise PodError("; ".join(errors[r] for r in sorted(errors)))
+            msg = "; ".join(str(errors[r]) for r in sorted(errors))
+            if any(isinstance(e, PodMissing) for e in errors.values()):
+                from posturepod.pods.transport.serial import ports_seen
+                raise PodMissing(f"{msg}; {ports_seen()}")
+            raise PodError(msg)
         if self.recorder:
             for ps in self.pods.values():
                 self.recorder.add_pod(ps.role, ps.link.info, ps.spec)

@@ -31,6 +31,7 @@ class RecordingWriter:
     def __init__(self, path: str | Path, *, protocol: str = "", patient: str = "",
                  t0_monotonic: float | None = None, extra: dict | None = None):
         self.path = Path(path)
+        self._made_dir = not self.path.exists()
         try:
             self.path.mkdir(parents=True, exist_ok=True)
             if (self.path / "recording.json").exists():
@@ -203,6 +204,22 @@ class RecordingWriter:
             except RecordingError:
                 pass
 
+    def discard(self) -> None:
+        """Close and remove what this writer made, when nothing was recorded yet (a connect
+        that failed): the same --out works for the retry. Keeps everything otherwise."""
+        self.close(reason="discarded")
+        if any(self._counts.values()):
+            return
+        for name in ["recording.json", *self._files]:
+            try:
+                (self.path / name).unlink()
+            except OSError:
+                pass
+        if self._made_dir:
+            try:
+                self.path.rmdir()
+            except OSError:
+                pass            # something else was put there meanwhile: leave it
 
 
 def write_native(rec: Recording, path: str | Path, *, acc_range_g: int = 8,

@@ -276,6 +276,14 @@ def analyse_recording(rec, cfg: SittingConfig | None = None, *, patient: str | N
     return res
 
 
+def unmeasured_notes(roles) -> list[str]:
+    """What a sitting session with only these pods cannot measure, one sentence each
+    (said before a live session starts, and in the result)."""
+    d: dict = {}
+    _mark_unmeasured(d, set(roles))
+    return d["notes"]
+
+
 def _mark_unmeasured(s: dict, roles: set) -> None:
     """What the pods present cannot measure is said, not reported as zero: head forward needs
     the head and thorax pods (neck = head - thorax); without the thorax, slouch is judged

@@ -10,6 +10,11 @@ class TransportError(Exception):
     """Root of transport errors; the message names the pod spec."""
 
 
+class PortMissing(TransportError):
+    """The port does not exist (no board plugged in, or a mistyped name): retrying the
+    same name is pointless, so callers say so at once."""
+
+
 class LinkLost(TransportError):
     """The link went away (unplugged, reset, out of range). Reopening may bring it back."""
 

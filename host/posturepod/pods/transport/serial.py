@@ -3,9 +3,11 @@ virtual boards. DTR/RTS are left low on open so boards with an auto-reset circui
 DevKitC) are not reset by the host opening the port."""
 from __future__ import annotations
 
+import os
+
 import serial
 
-from posturepod.pods.transport.base import LinkLost, Transport, TransportError
+from posturepod.pods.transport.base import LinkLost, PortMissing, Transport, TransportError
 
 BAUD = 921600
 
@@ -17,6 +19,9 @@ class SerialTransport(Transport):
         self._ser: serial.Serial | None = None
 
     def open(self) -> None:
+        if "/" in self.spec and "://" not in self.spec and not os.path.exists(self.spec):
+            raise PortMissing(f"{self.spec}: no such port (is the pod plugged in, with a "
+                              f"data cable?)")
         s = serial.Serial()
         s.port = self.spec
         s.baudrate = self.baudrate
@@ -62,3 +67,14 @@ class SerialTransport(Transport):
     @property
     def kind(self) -> str:
         return "serial"
+
+
+def ports_seen() -> str:
+    """The serial ports this computer has now, for messages about a missing one."""
+    try:
+        from serial.tools import list_ports
+        ports = [f"{p.device} ({p.vid:04X}:{p.pid:04X})" if p.vid is not None else p.device
+                 for p in list_ports.comports()]
+    except Exception:  # noqa: BLE001 - only a hint
+        ports = []
+    return "serial ports now: " + (", ".join(ports) if ports else "none")
