@@ -216,6 +216,30 @@ def test_buzz_motor_log(pod, board):
         pod.link.request("buzz", ms=70000)
 
 
+def test_buzz_pattern_is_played_by_the_firmware(pod, board):
+    """A pattern (on, off, on, ... ms) reaches the motor as separate pulses, timed by the
+    pod (two commands back to back would only restart one timer); INFO says when it is on."""
+    log = board.motor_log
+    before = log.read_text().splitlines() if log.exists() else []
+    r = pod.link.buzz(pattern=(150, 200, 150, 200, 300))
+    assert r["ms"] == 1000 and r["steps"] == 5
+    assert pod.link.request("info").body["motor_on"] is True
+    time.sleep(1.4)
+    assert pod.link.request("info").body["motor_on"] is False
+    lines = log.read_text().splitlines()[len(before):]
+    ev = [(int(t), s) for t, s in (ln.split() for ln in lines)]
+    assert [s for _, s in ev] == ["on", "off"] * 3, ev
+    steps_ms = [(b[0] - a[0]) / 1000 for a, b in zip(ev, ev[1:])]
+    for got, want in zip(steps_ms, (150, 200, 150, 200, 300)):
+        assert want - 5 <= got <= want + 60, steps_ms
+    for bad, why in (([100, 100], "pattern must be"), ([], "pattern must be"),
+                     ([100] * 9, "pattern must be"), ([5], "steps must be"),
+                     ([100, "x", 100], "steps must be"), ("long", "pattern must be")):
+        with pytest.raises(PodError, match=f"refused: .*{why}"):
+            pod.link.request("buzz", pattern=bad)
+    pod.alive()
+
+
 # ---- bad input ----------------------------------------------------------------------------
 
 def test_unknown_op(pod):

@@ -327,11 +327,40 @@ def test_live_monitor_matches_offline_and_buzzes():
         pick(o["sitting_bouts"])
     buzz = [n for n in notes if n.kind == "slouch_buzz"]
     assert len(buzz) == o["alerts"]["slouch_buzzes"] >= len(o["slouch_episodes"])
-    for n in buzz:        # buzzed once the slouch had lasted buzz_after_s, not before
-        assert n.time_s - n.data["start_s"] >= 45.0 - 1e-6
-        assert n.time_s - n.data["start_s"] <= 45.0 + 3.0
+    # buzzed once the slouch had lasted buzz_after_s, not before; then again every 120 s
+    # (buzz_repeat_s) while it lasted, at most 3 more times
+    for n in buzz:
+        due = 45.0 + (n.data["nth"] - 1) * 120.0
+        assert due - 1e-6 <= n.time_s - n.data["start_s"] <= due + 3.0, (n, due)
+    per_episode: dict = {}
+    for n in buzz:
+        per_episode.setdefault(n.data["start_s"], []).append(n.data["nth"])
+    for start, nths in per_episode.items():
+        assert nths == list(range(1, len(nths) + 1)) and len(nths) <= 4, (start, nths)
     assert [n.kind for n in notes].count("break_reminder") == o["alerts"]["break_reminders"]
     assert live.state["phase"] == "running"
+
+
+@pytest.mark.parametrize("repeat_s, want", [(120.0, [1, 2, 3]), (60.0, [1, 2, 3, 4]),
+                                            (0.0, [1])])
+def test_a_wearer_who_stays_slouched_is_buzzed_again(repeat_s, want):
+    """Seed 7: one slouch of about 300 s. With buzz_after 45 s the wearer is buzzed at 45 s,
+    then every repeat_s while still slouched, at most 3 more times; 0 = once."""
+    day = synth_day(7, duration_s=1500.0)
+    ep = day.truth["slouch_episodes"][0]
+    mon = LivePostureMonitor(buzz_after_s=45.0, break_after_s=3600.0, acc_rate_hz=25.0,
+                             reference_time_s=day.events[-1].time_s, buzz_repeat_s=repeat_s)
+    s = day.series
+    notes = []
+    for i in range(len(s.time_s)):
+        notes += mon.update(s.time_s[i], s.pelvis_deg[i], s.thorax_deg[i], s.head_deg[i],
+                            s.lumbar_deg[i], s.neck_deg[i], acc=day.acc[i])
+    buzz = [n for n in notes if n.kind == "slouch_buzz"]
+    assert [n.data["nth"] for n in buzz] == want, [(n.time_s, n.message) for n in buzz]
+    for n in buzz:
+        assert abs(n.time_s - (ep["start_s"] + 45.0 + (n.data["nth"] - 1) * repeat_s)) < 4.0
+        assert n.time_s < ep["end_s"] + 2.0
+    assert ("reminder" in buzz[-1].message) == (len(buzz) > 1)
 
 
 def test_live_monitor_state_and_reference_button():

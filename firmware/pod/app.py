@@ -3,6 +3,7 @@
 # Errors in a command become an error reply; a missing IMU is reported, not fatal.
 import json
 import struct
+from array import array
 
 from pod import wire
 from pod import config
@@ -12,6 +13,7 @@ from pod.sampler import Sampler
 
 _LINE_MAX = 512
 _STATUS_MS = 1000
+_PATTERN_MAX = 7           # steps of a buzz pattern: on, off, on, ... (ms each)
 
 
 class App:
@@ -47,8 +49,10 @@ class App:
         self._led_from = None      # ticks when identify started blinking, None = idle
         self._led_ms = 0
         self._led_state = False
-        self._motor_from = None    # ticks when the buzz started, None = motor off
-        self._motor_ms = 0
+        self._motor_from = None    # ticks when the current step began, None = pattern over
+        self._pattern = array("H", bytes(2 * _PATTERN_MAX))   # ms per step: on, off, on...
+        self._pattern_n = 0
+        self._step = 0
         self._status_at = 0
         self._status = bytearray(1 + wire.STATUS_SIZE + 2)
         self._status[0] = wire.MSG_STATUS
@@ -88,7 +92,7 @@ class App:
             "boot_id": self.boot_id,
             "config_errors": self.cfg_errors,
             "streaming": bool(self.sampler and self.sampler.streaming),
-            "motor_on": self._motor_from is not None,
+            "motor_on": self._motor_from is not None and self._step % 2 == 0,
             "buzzes": self.buzzes,
             "imu": None,
             "imu_error": self.imu_error,
@@ -193,12 +197,16 @@ class App:
             self._led_ms = ms
             self.reply(cmd, ms=ms)
         elif op == "buzz":
-            ms = _ms(cmd, 300)
+            steps = _pattern(cmd)
+            n = len(steps)
+            for i in range(n):
+                self._pattern[i] = steps[i]
+            self._pattern_n = n
+            self._step = 0
             self.board.motor(True)
             self.buzzes += 1
             self._motor_from = self.board.ticks_us()
-            self._motor_ms = ms
-            self.reply(cmd, ms=ms, count=self.buzzes)
+            self.reply(cmd, ms=sum(steps), steps=n, count=self.buzzes)
         elif op == "reboot":
             self.reply(cmd)
             if self.sampler:
@@ -261,9 +269,14 @@ class App:
         b = self.board
         now = b.ticks_us()
         if self._motor_from is not None:
-            if b.ticks_diff(now, self._motor_from) >= self._motor_ms * 1000:
-                b.motor(False)
-                self._motor_from = None
+            if b.ticks_diff(now, self._motor_from) >= self._pattern[self._step] * 1000:
+                self._step += 1
+                if self._step >= self._pattern_n:
+                    b.motor(False)
+                    self._motor_from = None
+                else:
+                    b.motor(self._step % 2 == 0)
+                    self._motor_from = now
         if self._led_from is not None:
             el = b.ticks_diff(now, self._led_from)
             if el >= self._led_ms * 1000:
@@ -335,6 +348,20 @@ def _ms(cmd, default):
     if not isinstance(ms, int) or ms < 0 or ms > 60000:
         raise ValueError("ms must be an integer 0..60000")
     return ms
+
+
+def _pattern(cmd):
+    """A buzz's steps in ms: ``pattern`` [on, off, on, ...] (1.._PATTERN_MAX steps, each
+    10..5000 ms, an odd count: it ends on), or one ``ms`` pulse (default 300)."""
+    p = cmd.get("pattern")
+    if p is None:
+        return [_ms(cmd, 300)]
+    if not isinstance(p, list) or not 0 < len(p) <= _PATTERN_MAX or len(p) % 2 == 0:
+        raise ValueError("pattern must be a list of 1, 3, 5 or 7 durations (ms): on, off, on")
+    for v in p:
+        if not isinstance(v, int) or v < 10 or v > 5000:
+            raise ValueError("pattern steps must be integers 10..5000 (ms)")
+    return p
 
 
 def _boot_id():

@@ -12,6 +12,7 @@ import sys
 
 from . import _session_options
 from ._session_options import add_session_arguments, calibration_text
+from ._types import bounded
 
 
 def register(subparsers) -> None:
@@ -31,6 +32,10 @@ def register(subparsers) -> None:
     p.add_argument("--buzz-after", type=float, default=60.0, metavar="SECONDS",
                    help="buzz when a slouch or head-forward posture has lasted this long "
                         "(default 60)")
+    p.add_argument("--buzz-repeat", type=bounded(0, 86400), default=120.0, metavar="SECONDS",
+                   help="buzz again this often while the same posture lasts, at most 3 "
+                        "times an episode; break reminders every 10 min, twice; 0: once "
+                        "(default 120)")
     p.add_argument("--break-after", type=float, default=30.0, metavar="MINUTES",
                    help="remind to take a break after this much continuous sitting "
                         "(default 30)")
@@ -54,7 +59,7 @@ def _live(args) -> int:
         print(f"warning: {note}", file=sys.stderr)
     out = Path(args.out or args.rec or time.strftime("sitting-%Y%m%d-%H%M%S"))
     try:
-        r = run_live(pods, out, buzz_after_s=args.buzz_after,
+        r = run_live(pods, out, buzz_after_s=args.buzz_after, buzz_repeat_s=args.buzz_repeat,
                      break_after_s=args.break_after * 60.0, buzz_pod=args.buzz_pod,
                      seconds=args.seconds, patient=args.patient or "",
                      live_view=not args.no_live)
@@ -100,7 +105,9 @@ def run(args) -> int:
         warnings.simplefilter("always")
         cal = calibration_for(rec, args.calibration,
                               accept_failed=args.accept_doubtful_calibration)
-        res = analyse_recording(rec, patient=args.patient, buzz_after_s=args.buzz_after,
+        from posturepod.sitting.config import SittingConfig
+        cfg = SittingConfig(buzz_repeat_s=args.buzz_repeat)
+        res = analyse_recording(rec, cfg, patient=args.patient, buzz_after_s=args.buzz_after,
                                 break_after_s=args.break_after * 60.0, calibration=cal)
     summary = res.summary
     msgs = []

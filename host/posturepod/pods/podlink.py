@@ -234,7 +234,10 @@ class PodLink:
     def stop(self) -> dict:
         return self.request("stop").body  # type: ignore[return-value]
 
-    def buzz(self, ms: int = 300) -> dict:
+    def buzz(self, ms: int = 300, pattern: tuple[int, ...] | None = None) -> dict:
+        """One ``ms`` pulse, or a ``pattern`` the firmware plays: (on, off, on, ...) ms."""
+        if pattern is not None:
+            return self.request("buzz", pattern=list(pattern)).body  # type: ignore[return-value]
         return self.request("buzz", ms=ms).body  # type: ignore[return-value]
 
     def identify(self, ms: int = 2000) -> dict:

@@ -214,7 +214,7 @@ def summarise(eng: PostureEngine, tl: Timeline, span_s, cfg: SittingConfig,
         "hourly": hourly,
         "distributions": dists,
         "alerts": {"buzz_after_s": eng.buzz_after_s, "break_after_s": eng.break_after_s,
-                   **eng.counts},
+                   "buzz_repeat_s": eng.buzz_repeat_s, **eng.counts},
         "thresholds": cfg.thresholds(),
         "notes": notes,
     }

@@ -54,7 +54,11 @@ class SittingConfig:
 
     # --- live tool ----------------------------------------------------------------
     buzz_after_s: float = 60.0
+    buzz_repeat_s: float = 120.0       # while the same posture lasts, buzz again this often
+    buzz_repeat_max: int = 3           #   at most this many times per episode (then quiet)
     break_after_s: float = 1800.0
+    break_repeat_s: float = 600.0      # still sitting: remind again this often, at most
+    break_repeat_max: int = 2          #   this many times per sitting bout
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -18,6 +18,10 @@ from .episodes import EpisodeTracker
 TRUNK_NONE, TRUNK_UPRIGHT, TRUNK_SLOUCH, TRUNK_LEAN = 0, 1, 2, 3
 
 
+def _dur(s: float) -> str:
+    return f"{s:.0f} s" if s < 90 else f"{s / 60:.0f} min"
+
+
 @dataclass
 class Notice:
     """Something the live tool tells the wearer or the clinician."""
@@ -50,9 +54,12 @@ class PostureEngine:
 
     def __init__(self, cfg: SittingConfig | None = None, *, reference: dict | None = None,
                  reference_time_s: float | None = None, buzz_after_s: float | None = None,
-                 break_after_s: float | None = None, on_label=None):
+                 break_after_s: float | None = None, buzz_repeat_s: float | None = None,
+                 on_label=None):
         self.cfg = cfg = cfg or SittingConfig()
         self.buzz_after_s = cfg.buzz_after_s if buzz_after_s is None else float(buzz_after_s)
+        self.buzz_repeat_s = (cfg.buzz_repeat_s if buzz_repeat_s is None
+                              else float(buzz_repeat_s))      # 0: never again
         self.break_after_s = cfg.break_after_s if break_after_s is None else float(break_after_s)
         self.on_label = on_label
         self.reference: dict | None = None
@@ -75,8 +82,9 @@ class PostureEngine:
         self.now = math.nan
         self.last: EpochLabel | None = None
         self.counts = {"slouch_buzzes": 0, "head_forward_buzzes": 0, "break_reminders": 0}
-        self._buzzed = {"slouch": None, "head_forward": None}
-        self._reminded_bout: float | None = None
+        # per kind: (episode start, time of its last buzz, buzzes in it)
+        self._buzzed: dict = {"slouch": None, "head_forward": None}
+        self._reminded: tuple | None = None      # (bout start, time, reminders in it)
         self.time_s = {"sitting_epochs": 0.0, "standing": 0.0, "walking": 0.0,
                        "forward_lean": 0.0, "unknown": 0.0}
         self.finished = False
@@ -211,27 +219,46 @@ class PostureEngine:
                     s, e = tracker.episodes[-1]
                     notes.append(Notice(f"{kind}_episode", now, f"{kind} episode",
                                         {"start_s": s, "end_s": e}))
-            if (cond and tracker.start is not None and self._buzzed[kind] != tracker.start
-                    and now - tracker.start >= self.buzz_after_s - 1e-9):
-                self._buzzed[kind] = tracker.start
-                self.counts[f"{kind}_buzzes"] += 1
-                notes.append(Notice(f"{kind}_buzz", now,
-                                    f"{kind.replace('_', ' ')} for "
-                                    f"{now - tracker.start:.0f} s",
-                                    {"start_s": tracker.start}))
-        if (self.bout_start is not None and self.brk.start is None
-                and self._reminded_bout != self.bout_start
-                and now - self.bout_start >= self.break_after_s - 1e-9):
-            self._reminded_bout = self.bout_start
-            self.counts["break_reminders"] += 1
-            notes.append(Notice("break_reminder", now,
-                                f"sitting for {(now - self.bout_start) / 60:.0f} min: "
-                                f"time for a break", {"bout_start_s": self.bout_start}))
+            if cond and tracker.start is not None:
+                n = self._due(self._buzzed[kind], tracker.start, now, self.buzz_after_s,
+                              self.buzz_repeat_s, cfg.buzz_repeat_max)
+                if n:
+                    self._buzzed[kind] = (tracker.start, now, n)
+                    self.counts[f"{kind}_buzzes"] += 1
+                    again = f" (reminder {n - 1})" if n > 1 else ""
+                    notes.append(Notice(f"{kind}_buzz", now,
+                                        f"{kind.replace('_', ' ')} for "
+                                        f"{_dur(now - tracker.start)}{again}",
+                                        {"start_s": tracker.start, "nth": n}))
+        if self.bout_start is not None and self.brk.start is None:
+            n = self._due(self._reminded, self.bout_start, now, self.break_after_s,
+                          cfg.break_repeat_s if self.buzz_repeat_s > 0 else 0.0,
+                          cfg.break_repeat_max)
+            if n:
+                self._reminded = (self.bout_start, now, n)
+                self.counts["break_reminders"] += 1
+                notes.append(Notice("break_reminder", now,
+                                    f"sitting for {(now - self.bout_start) / 60:.0f} min: "
+                                    f"time for a break", {"bout_start_s": self.bout_start,
+                                                          "nth": n}))
         lab = EpochLabel(ep.k, ep.t0, ep.t1, act, trunk, head_fwd, rel)
         self.last = lab
         if self.on_label is not None:
             self.on_label(ep, lab)
         return notes
+
+    @staticmethod
+    def _due(last: tuple | None, start: float, now: float, after_s: float, repeat_s: float,
+             repeat_max: int) -> int:
+        """The number of this alert within the episode or bout that began at ``start`` when
+        one is due now (the first after ``after_s``, then every ``repeat_s`` up to
+        ``repeat_max`` more), else 0."""
+        if last is None or last[0] != start:
+            return 1 if now - start >= after_s - 1e-9 else 0
+        _, t_last, n = last
+        if repeat_s <= 0 or n > repeat_max or now - t_last < repeat_s - 1e-9:
+            return 0
+        return n + 1
 
     def _end_break(self, e: float) -> None:
         self.in_break = False

@@ -126,10 +126,20 @@ def render(guide: SittingGuide, session, elapsed: float):
     return Panel(Group(*body), title="posturepod sitting", expand=False)
 
 
+def buzz_pattern(kind: str, ms: int = 400) -> tuple[int, ...]:
+    """What each alert feels like (played by the firmware, docs/sitting.md): sit up = one
+    long pulse; head = two short; take a break = three short and a long."""
+    if kind == "head_forward_buzz":
+        return (ms // 2, 150, ms // 2)
+    if kind == "break_reminder":
+        return (150, 150, 150, 150, 150, 150, ms)
+    return (ms,)
+
+
 def run_live(pods: dict[str, str], out, *, buzz_after_s: float = 60.0,
              break_after_s: float = 1800.0, buzz_pod: str = "thorax", buzz_ms: int = 400,
              seconds: float | None = None, patient: str = "", live_view: bool = True,
-             extra_meta=None) -> dict:
+             extra_meta=None, buzz_repeat_s: float | None = None) -> dict:
     from posturepod.pods.acquire import record
     from posturepod.sitting.live import LivePostureMonitor
     state: dict = {}
@@ -139,16 +149,14 @@ def run_live(pods: dict[str, str], out, *, buzz_after_s: float = 60.0,
 
         def buzz(kind, message):
             role = buzz_pod if buzz_pod in session.pods else next(iter(session.pods))
-            n = 2 if kind == "break_reminder" else 1
             try:
-                for _ in range(n):
-                    session.pods[role].link.buzz(buzz_ms)
+                session.pods[role].link.buzz(pattern=buzz_pattern(kind, buzz_ms))
                 state["buzzes"].append((kind, live.time_s()))
             except Exception as e:  # noqa: BLE001 - feedback must not stop the recording
                 guide.warnings.append((live.time_s(), f"buzz failed: {e}"))
 
         mon = LivePostureMonitor(buzz_after_s=buzz_after_s, break_after_s=break_after_s,
-                                 acc_rate_hz=20.0)
+                                 acc_rate_hz=20.0, buzz_repeat_s=buzz_repeat_s)
         guide = SittingGuide(live, mark, monitor=mon, buzz=buzz, events=events)
         state["guide"] = guide
         state["buzzes"] = []

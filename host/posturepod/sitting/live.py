@@ -33,10 +33,12 @@ class LivePostureMonitor:
 
     def __init__(self, cfg: SittingConfig | None = None, *, buzz_after_s: float | None = None,
                  break_after_s: float | None = None, reference: dict | None = None,
-                 reference_time_s: float | None = None, acc_rate_hz: float | None = None):
+                 reference_time_s: float | None = None, acc_rate_hz: float | None = None,
+                 buzz_repeat_s: float | None = None):
         self.cfg = cfg = cfg or SittingConfig()
         self.engine = PostureEngine(cfg, reference=reference, reference_time_s=reference_time_s,
-                                    buzz_after_s=buzz_after_s, break_after_s=break_after_s)
+                                    buzz_after_s=buzz_after_s, break_after_s=break_after_s,
+                                    buzz_repeat_s=buzz_repeat_s)
         self.builder = EpochBuilder(cfg.epoch_s, acc_rate_hz=acc_rate_hz, use_acc=True,
                                     gait_band_hz=cfg.gait_band_hz, gait_lag_s=cfg.gait_lag_s)
         self._row = np.empty((1, 5))
