@@ -79,6 +79,54 @@ def test_html_helpers_escape():
     assert len(xd) <= 2100 and yd.max() == 9.0
 
 
+# --------------------------------------------------------------------------- references
+# Checked against stored abstracts / bibliographic records on 2026-12-04 (docs/flexion.md,
+# "References"). The dropped ones could not be found and must not come back unchecked.
+CHECKED_FLEXION_REFS = ("Esola 1996", "McClure 1997", "Tully 2002", "Vazirian 2016",
+                        "Gajdosik 1992", "Laird 2019", "Page 2010", "Kendall 2005",
+                        "Balasubramanian 2015", "Hogan 2009")
+DROPPED_REFS = ("Granata", "Pries", "Janda 1987", "Janda V.", "Najafi",
+                "Trans Biomed Eng 2012")
+CITATION = re.compile(r"[A-Z][A-Za-z'\-]+ (?:19|20)\d\d")
+
+
+def test_reference_list_is_the_checked_one():
+    assert [k for k, _ in FR.REFERENCES] == list(CHECKED_FLEXION_REFS)
+    for key, text in FR.REFERENCES:
+        assert key.split()[-1] in text, key          # the key's year is the entry's year
+        assert key.split()[0] in text, key           # and its first author
+
+
+def test_every_cited_source_is_in_the_reference_list():
+    keys = {k for k, _ in FR.REFERENCES}
+    rows = FR._reference_rows(_result("normal", peaks=(110, 112)))
+    cited = set()
+    for measure, reference, source in rows:
+        cited |= set(CITATION.findall(reference + " " + source))
+    assert cited, "no row cites a source"
+    assert cited <= keys, cited - keys
+
+
+def test_docs_reference_section_is_checked_and_dated():
+    doc = (Path(__file__).parents[1] / "docs" / "flexion.md").read_text(encoding="utf-8")
+    refs = doc[doc.index("## References"):]
+    assert "before publication" not in doc
+    assert "How the references were checked" in refs and "2026-12-04" in refs
+    for key in CHECKED_FLEXION_REFS:
+        assert key.split()[0] in refs, key
+    body = doc[:doc.index("## References")]
+    for gone in ("Granata", "Pries", "Janda 1987", "Balasubramanian et al. 2012", "Najafi"):
+        assert gone not in body, gone
+    # every author-year citation in the text has an entry (a bullet) in the reference list
+    entries = refs.split("\n* ")[1:]
+    cites = set(re.findall(r"([A-Z][A-Za-z'\-]+)(?:\s+et\s+al\.)?\s+((?:19|20)\d\d)\b",
+                           body))
+    assert ("Esola", "1996") in cites
+    for name, year in cites:
+        assert any(name in e.split(". ")[0] and re.search(rf"\b{year}[;.]", e)
+                   for e in entries), (name, year)
+
+
 # --------------------------------------------------------------------------- report content
 @pytest.mark.parametrize("pattern", ["inhibited_hip", "normal"])
 def test_report_content(pattern):
@@ -105,8 +153,12 @@ def test_report_content(pattern):
         assert "Normal lumbopelvic rhythm" in text
         assert "Exercise areas" not in text
         assert "Not judged" in text          # the shallow third repetition
-    for src in ("Esola", "McClure", "Tully", "Granata", "Pries", "Janda"):
-        assert src in text
+    # the checked references are listed; the ones that could not be checked are not
+    for key in CHECKED_FLEXION_REFS:
+        assert f"[{key}]" in text, key
+    for gone in DROPPED_REFS:
+        assert gone not in text, gone
+    assert "before publication" not in text
     assert "No earlier session found for patient P-123" in text
 
 

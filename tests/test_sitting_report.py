@@ -101,3 +101,22 @@ def test_report_renders_in_headless_chromium(result, tmp_path):
     keep = os.environ.get("POSTUREPOD_KEEP_SCREENSHOT")
     if keep:
         Path(keep).write_bytes(shot.read_bytes())
+
+
+def test_citations_resolve_to_the_checked_reference_list(result):
+    """Every [Author YYYY] cited in the page is in REFERENCES, and the list is the one
+    checked against the sources on 2026-12-04 (docs/flexion.md, "References")."""
+    from posturepod.sitting.report import REFERENCES
+    keys = [k for k, _ in REFERENCES]
+    assert keys == ["Claus 2009", "O'Sullivan 2006", "O'Sullivan 2012", "Caneiro 2010",
+                    "Kendall 2005", "Healy 2008", "Dunstan 2012"]
+    for key, entry in REFERENCES:
+        assert key.split()[-1] in entry and key.split()[0] in entry, key
+    text = build_report(result)
+    cited = set()
+    for group in re.findall(r"\[([^\[\]]*?(?:19|20)\d\d[^\[\]]*)\]", text):
+        cited |= set(re.findall(r"[A-Z][A-Za-z'&#;0-9]*? (?:19|20)\d\d", group))
+    cited = {c.replace("&#x27;", "'").replace("&#39;", "'") for c in cited}
+    assert {"Healy 2008", "Dunstan 2012", "Caneiro 2010"} <= cited
+    assert cited <= set(keys), cited - set(keys)
+    assert "Najafi" not in text and "before publication" not in text

@@ -15,7 +15,7 @@ What is measured per repetition (see docs/flexion.md for the definitions and sou
   trunk flexion, going down and coming up;
 * timing: which segment leads the descent and the return, pelvic onset delay, the trunk
   angle at which the pelvis takes over;
-* smoothness of the trunk angular speed: SPARC (Balasubramanian et al. 2012, 2015) and
+* smoothness of the trunk angular speed: SPARC (Balasubramanian et al. 2015) and
   LDLJ (Hogan & Sternad 2009);
 * pattern: ``normal``, ``inhibited_hip`` or ``inconclusive``, by :class:`VerdictRule`;
   ``inconclusive`` too when the verdict would change within the measurement's uncertainty

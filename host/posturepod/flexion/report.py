@@ -20,42 +20,38 @@ SHADE = {F.NORMAL: "#c8e6c9", F.INHIBITED: "#ffcdd2", F.INCONCLUSIVE: "#e0e0e0"}
 REFERENCES = [
     ("Esola 1996", "Esola MA, McClure PW, Fitzgerald GK, Siegler S. Analysis of lumbar spine "
                    "and hip motion during forward bending in subjects with and without a "
-                   "history of low back pain. Spine 1996;21(1):71-78."),
+                   "history of low back pain. Spine 1996;21(1):71-78. "
+                   "doi:10.1097/00007632-199601010-00017"),
     ("McClure 1997", "McClure PW, Esola M, Schreier R, Siegler S. Kinematic analysis of lumbar "
                      "and hip motion while rising from a forward, flexed position in patients "
                      "with and without a history of low back pain. Spine 1997;22(5):552-558."),
     ("Tully 2002", "Tully EA, Wagh P, Galea MP. Lumbofemoral rhythm during hip flexion in "
-                   "young adults and children. Spine 2002;27(20):E432-E440."),
-    ("Granata 2000", "Granata KP, Sanford AH. Lumbar-pelvic coordination is influenced by "
-                     "lifting task parameters. Spine 2000;25(11):1413-1418."),
-    ("Pries 2015", "Pries E, Dreischarf M, Bashkuev M, Putzier M, Schmidt H. The effects of "
-                   "age and gender on the lumbopelvic rhythm in the sagittal plane in 309 "
-                   "subjects. J Biomech 2015;48(12):3080-3087."),
+                   "young adults and children. Spine 2002;27(20):E432-E440. "
+                   "doi:10.1097/00007632-200210150-00013"),
     ("Vazirian 2016", "Vazirian M, Van Dillen LR, Bazrgari B. Lumbopelvic rhythm in the "
                       "sagittal plane: a review of the effects of participants and task "
-                      "characteristics. Int Musculoskelet Med 2016;38(2):51-58."),
+                      "characteristics. Int Musculoskelet Med 2016;38(2):51-58. "
+                      "doi:10.1080/17536146.2016.1241525"),
     ("Gajdosik 1992", "Gajdosik RL, Hatcher CK, Whitsitt S. Influence of short hamstring "
                       "muscles on the pelvis and lumbar spine in standing and during the "
-                      "toe-touch test. Clin Biomech 1992;7(1):38-42."),
+                      "toe-touch test. Clin Biomech 1992;7(1):38-42. "
+                      "doi:10.1016/0268-0033(92)90006-P"),
     ("Laird 2019", "Laird RA, Keating JL, Ussing K, Li P, Kent P. Does movement matter in "
                    "people with back pain? Investigating 'atypical' lumbo-pelvic kinematics "
                    "in people with and without back pain using wireless movement sensors. "
-                   "BMC Musculoskelet Disord 2019;20:28."),
-    ("Janda 1987", "Janda V. Muscles and motor control in low back pain: assessment and "
-                   "management. In: Twomey LT, ed. Physical Therapy of the Low Back. "
-                   "Churchill Livingstone; 1987:253-278."),
+                   "BMC Musculoskelet Disord 2019;20:28. doi:10.1186/s12891-018-2387-x"),
     ("Page 2010", "Page P, Frank CC, Lardner R. Assessment and Treatment of Muscle Imbalance: "
-                  "The Janda Approach. Human Kinetics; 2010 (lower- and upper-crossed "
-                  "syndromes)."),
+                  "The Janda Approach. Human Kinetics; 2010 (Janda's lower- and "
+                  "upper-crossed syndromes)."),
     ("Kendall 2005", "Kendall FP, McCreary EK, Provance PG, Rodgers MM, Romani WA. Muscles: "
                      "Testing and Function with Posture and Pain, 5th ed. Lippincott Williams "
                      "& Wilkins; 2005 (flat-back posture, hamstring length)."),
     ("Balasubramanian 2015", "Balasubramanian S, Melendez-Calderon A, Roby-Brami A, Burdet E. "
                              "On the analysis of movement smoothness. J NeuroEng Rehabil "
-                             "2015;12:112 (SPARC, LDLJ); and Balasubramanian S et al. IEEE "
-                             "Trans Biomed Eng 2012;59(8):2126-2136."),
+                             "2015;12:112 (SPARC, LDLJ). doi:10.1186/s12984-015-0090-9"),
     ("Hogan 2009", "Hogan N, Sternad D. Sensitivity of smoothness measures to movement "
-                   "duration, amplitude, and arrests. J Mot Behav 2009;41(6):529-534."),
+                   "duration, amplitude, and arrests. J Mot Behav 2009;41(6):529-534. "
+                   "doi:10.3200/35-09-004-RC"),
 ]
 
 
@@ -371,12 +367,14 @@ def _reference_rows(result: F.FlexionResult):
          "Esola 1996; Laird 2019; Gajdosik 1992"],
         ["Lumbar flexion at full bend", "about 40–52°", "Esola 1996; Laird 2019"],
         ["Lumbar share at full bend", "about 0.37–0.47", "derived from Esola 1996, Laird 2019"],
-        ["Rhythm going down", "lumbar-dominant early (0–30°), hip-dominant late (60–90°+)",
-         "Esola 1996; Pries 2015; Vazirian 2016"],
+        ["Rhythm going down", "lumbar-dominant early (0–30°), about equal (30–60°), "
+         "hip-dominant late (60–90°); the lumbar share varies with age, sex, back pain and "
+         "pace", "Esola 1996; Vazirian 2016"],
         ["Rhythm coming up", "a history of low back pain goes with earlier lumbar "
          "extension in the return", "McClure 1997"],
         ["Smoothness (SPARC)", "≈ −1.4 for one ideal smooth (minimum-jerk) movement; lower = "
-         "less smooth; no clinical norm for trunk bending", "Balasubramanian 2015"],
+         "less smooth; no clinical norm for trunk bending",
+         "Balasubramanian 2015 (method); −1.4 computed by this tool"],
         ["Verdict rule (this tool)",
          f"inhibited hip if pelvis < {rule.max_pelvis_deg:.0f}° {rule.combine} lumbar share > "
          f"{rule.min_lumbar_share:.2f}; not judged if trunk < {rule.min_trunk_deg:.0f}°, "

@@ -21,9 +21,10 @@ class NormalBand:
 
     Illustrative, built from the end-range values of Esola et al. 1996 (111 deg trunk:
     41.6 lumbar + 69.4 hip), Laird et al. 2019 (111 trunk, 52 lumbar, 59 pelvis),
-    Gajdosik et al. 1992 (pelvis 72 +- 4 deg at toe touch with normal hamstrings) and the
-    qualitative lumbar-early / hip-late pattern (Esola 1996; Pries et al. 2015): not a
-    published normative curve. The lumbar band is ``trunk - pelvis``.
+    Gajdosik et al. 1992 (pelvis 72 +- 4 deg on the thigh at toe touch with normal
+    hamstrings) and the lumbar-early / hip-late pattern of Esola 1996 (lumbar-to-hip ratio
+    1.9 at 0-30 deg, 0.9 at 30-60 deg, 0.4 at 60-90 deg of bending): not a published
+    normative curve. The lumbar band is ``trunk - pelvis``.
     """
     trunk_deg: tuple = (0.0, 30.0, 60.0, 90.0, 120.0, 150.0)
     pelvis_lo_deg: tuple = (0.0, 5.0, 17.0, 36.0, 60.0, 85.0)

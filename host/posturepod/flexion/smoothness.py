@@ -12,8 +12,8 @@ from posturepod.flexion.signals import SegmentConfig, _smooth
 
 def sparc(speed: np.ndarray, fs: float, *, padlevel: int = 4, fc_hz: float = 10.0,
           amp_threshold: float = 0.05) -> float | None:
-    """Spectral arc length of a speed profile (Balasubramanian et al. 2012, IEEE TBME
-    59:2126; adaptive cut-off version, Balasubramanian et al. 2015, JNER 12:112).
+    """Spectral arc length of a speed profile, adaptive cut-off version (SPARC,
+    Balasubramanian et al. 2015, JNER 12:112).
     More negative = less smooth; one ideal minimum-jerk movement gives about -1.41."""
     speed = np.asarray(speed, float)
     if len(speed) < 4 or not np.all(np.isfinite(speed)) or np.max(np.abs(speed)) <= 0:

@@ -25,16 +25,16 @@ C_BREAK = "#2e7d32"
 REFERENCES = [
     ("Claus 2009", "Claus AP, Hides JA, Moseley GL, Hodges PW. Is 'ideal' sitting posture "
                    "real? Measurement of spinal curves in four sitting postures. Manual "
-                   "Therapy 2009;14(4):404-408."),
+                   "Therapy 2009;14(4):404-408. doi:10.1016/j.math.2008.06.001"),
     ("O'Sullivan 2006", "O'Sullivan PB, Dankaerts W, Burnett AF, et al. Effect of different "
                         "upright sitting postures on spinal-pelvic curvature and trunk muscle "
                         "activation in a pain-free population. Spine 2006;31(19):E707-E712."),
     ("O'Sullivan 2012", "O'Sullivan K, O'Sullivan P, O'Sullivan L, Dankaerts W. What do "
                         "physiotherapists consider to be the best sitting spinal posture? "
-                        "Manual Therapy 2012;17(5):432-437."),
+                        "Manual Therapy 2012;17(5):432-437. doi:10.1016/j.math.2012.04.007"),
     ("Caneiro 2010", "Caneiro JP, O'Sullivan P, Burnett A, et al. The influence of different "
                      "sitting postures on head/neck posture and muscle activity. Manual "
-                     "Therapy 2010;15(1):54-60."),
+                     "Therapy 2010;15(1):54-60. doi:10.1016/j.math.2009.06.002"),
     ("Kendall 2005", "Kendall FP, McCreary EK, Provance PG, Rodgers MM, Romani WA. Muscles: "
                      "Testing and Function with Posture and Pain, 5th ed. Lippincott "
                      "Williams & Wilkins, 2005."),
@@ -43,11 +43,7 @@ REFERENCES = [
                    "2008;31(4):661-666."),
     ("Dunstan 2012", "Dunstan DW, Kingwell BA, Larsen R, et al. Breaking up prolonged "
                      "sitting reduces postprandial glucose and insulin responses. Diabetes "
-                     "Care 2012;35(5):976-983."),
-    ("Najafi 2003", "Najafi B, Aminian K, Paraschiv-Ionescu A, et al. Ambulatory system for "
-                    "human motion analysis using a kinematic sensor: monitoring of daily "
-                    "physical activity in the elderly. IEEE Trans Biomed Eng "
-                    "2003;50(6):711-723."),
+                     "Care 2012;35(5):976-983. doi:10.2337/dc11-1931"),
 ]
 
 
@@ -440,7 +436,7 @@ def build_report(result, *, history: list[dict] | None = None, title: str | None
     bout_part.append(H.paragraph(f"Longest sitting bout: {_hm(longest)}. Breaking up sitting "
                                  "regularly is associated with better metabolic health "
                                  "[Healy 2008] and short walking breaks every 20 min lowered "
-                                 "glucose and insulin after a meal [Dunstan 2012]."))
+                                 "glucose and insulin after a test drink [Dunstan 2012]."))
     secs.append(H.section("Breaks and sitting bouts", *bout_part))
     secs.append(H.section(
         "Why it matters: the chain",
@@ -449,11 +445,13 @@ def build_report(result, *, history: list[dict] | None = None, title: str | None
                  "lordosis flattens, the thoracic spine rounds and the head drifts forward, "
                  "loading the neck. Values: this day's share of sitting time beyond each "
                  "threshold, against the person's upright sitting."),
-        H.paragraph("Slumped sitting flexes the lumbar and thoracic spine and moves the head "
-                    "forward with more neck flexion and neck-muscle activity than upright "
-                    "sitting [O'Sullivan 2006; Claus 2009; Caneiro 2010]; the posture faults "
-                    "are described in [Kendall 2005]. Forward lean from the hips with a "
-                    "neutral spine is not counted as a slouch.")))
+        H.paragraph("Slumped sitting changes the lumbar and thoracic curves and moves the "
+                    "head forward with more head/neck flexion and neck-muscle activity than "
+                    "upright sitting [Caneiro 2010]; upright postures themselves differ in "
+                    "lumbar extension and pelvic tilt [O'Sullivan 2006] and in the "
+                    "thoraco-lumbar and lumbar curves [Claus 2009]; the posture faults are "
+                    "described in [Kendall 2005]. Forward lean from the hips with a neutral "
+                    "spine is not counted as a slouch.")))
     if history:
         days = []
         for d in history:
@@ -482,7 +480,8 @@ def build_report(result, *, history: list[dict] | None = None, title: str | None
         ("Slouch", f"pelvis > {th['slouch_pelvis_deg']:g} deg further back or lumbar > "
                    f"{th['slouch_lumbar_deg']:g} deg more flexed than upright sitting, held "
                    f">= {th['slouch_min_s']:.0f} s (gaps < {th['gap_max_s']:g} s joined)",
-         "project default; O'Sullivan 2006, Claus 2009"),
+         "project default (size not from a study); O'Sullivan 2006, Claus 2009, "
+         "Caneiro 2010"),
         ("Head forward", f"neck > {th['head_forward_deg']:g} deg more flexed than upright "
                          f"sitting, >= {th['head_forward_min_s']:.0f} s",
          "project default; Caneiro 2010"),
