@@ -236,11 +236,12 @@ def our_reading(rig, acc_range_g, gyr_range_dps, rate_hz=100):
 
 def lsb_sizes(variant, acc_range_g, gyr_range_dps):
     """(m/s^2, rad/s) per count, from the datasheets' sensitivity tables."""
-    i, j = ACC_RANGES_G.index(acc_range_g), GYR_RANGES_DPS.index(gyr_range_dps)
+    i = ACC_RANGES_G.index(acc_range_g)
     if variant.startswith("LSM"):
         acc_mg = (0.061, 0.122, 0.244, 0.488)[i]
-        gyr_mdps = 4.375 if gyr_range_dps == 125 else (8.75, 17.5, 35.0, 70.0)[j]
+        gyr_mdps = {125: 4.375, 250: 8.75, 500: 17.5, 1000: 35.0, 2000: 70.0}[gyr_range_dps]
         return acc_mg * 1e-3 * G_M_S2, math.radians(gyr_mdps * 1e-3)
+    j = GYR_RANGES_DPS.index(gyr_range_dps)
     return G_M_S2 / (16384 >> i), math.radians(1.0 / (131.0, 65.5, 32.8, 16.4)[j])
 
 
@@ -380,3 +381,27 @@ def test_adafruit_reads_the_mpu6050_fifo_as_our_model_fills_it(clock, monkeypatc
     for k in range(count // 6):
         acc = ada.scale_accel(struct.unpack_from(">3h", raw, 6 * k))
         assert_close("FIFO record %d" % k, acc, motion.acc_m_s2, acc_lsb, TRUTH_TOL_LSB)
+
+
+# ---- disagreements found, settled from the datasheets -------------------------------------
+
+@pytest.mark.parametrize("variant", ["LSM6DSOX", "LSM6DS3TR-C"])
+def test_lsm6ds_model_honours_fs_125(variant, clock, monkeypatch):
+    # Adafruit's ±125 dps sets CTRL2_G.FS_125 (bit 1) and leaves FS_G as it was; the model
+    # ignored that bit. Datasheets (LSM6DSOX, LSM6DS3TR-C, CTRL2_G): FS_125 = 1 selects
+    # ±125 dps whatever FS_G holds; sensitivity 4.375 mdps/LSB (table 2, G_So).
+    motion = motion_for(125)
+    rig = Rig(clock, variant, ADDRESSES[variant][0], motion)
+    ada = adafruit_driver(rig, monkeypatch)
+    ada.gyro_range = adafruit_lsm6ds.GyroRange.RANGE_2000_DPS
+    ada.gyro_range = adafruit_lsm6ds.GyroRange.RANGE_125_DPS
+    assert ada._gyro_range == 3 and ada._gyro_range_125dps   # FS_G still 2000, FS_125 set
+    clock.advance_s(0.05)
+    gyr_lsb = lsb_sizes(variant, 2, 125)[1]
+    assert_close("Adafruit gyr at 125 dps", ada.gyro, motion.gyr_rad_s, gyr_lsb, TRUTH_TOL_LSB)
+    counts = struct.unpack("<3h", rig.bus.readfrom_mem(rig.addr, 0x22, 6))   # OUTX_L_G..
+    assert counts == tuple(round(w / gyr_lsb) for w in motion.gyr_rad_s)
+    ada.gyro_range = adafruit_lsm6ds.GyroRange.RANGE_2000_DPS         # FS_125 cleared again
+    clock.advance_s(0.05)
+    assert_close("Adafruit gyr at 2000 dps", ada.gyro, motion.gyr_rad_s,
+                 lsb_sizes(variant, 2, 2000)[1], TRUTH_TOL_LSB)

@@ -2,12 +2,13 @@
 # accelerometer + gyroscope, I2C address 0x6A/0x6B.
 #
 # Common registers: 0x0F WHO_AM_I; 0x10 CTRL1_XL (ODR_XL 7:4, FS_XL 3:2: 00 2 g, 01 16 g,
-# 10 4 g, 11 8 g); 0x11 CTRL2_G (ODR_G 7:4, FS_G 3:2: 250/500/1000/2000 dps); 0x12 CTRL3_C
+# 10 4 g, 11 8 g); 0x11 CTRL2_G (ODR_G 7:4, FS_G 3:2: 250/500/1000/2000 dps, FS_125 1:
+# 125 dps whatever FS_G holds); 0x12 CTRL3_C
 # (BOOT 7, BDU 6, IF_INC 2 = register auto-increment (reset value 0x04), SW_RESET 0,
 # self-clearing); 0x1E STATUS_REG (TDA 2, GDA 1, XLDA 0; a flag clears when its output is
 # read); 0x20.. OUT_TEMP, 0x22.. OUTX_L_G, 0x28.. OUTX_L_A (little-endian).
 # ODR codes 1..10 = 12.5, 26, 52, 104, 208, 416, 833, 1666, 3332, 6667 Hz.
-# Sensitivities: 0.061/0.122/0.244/0.488 mg/LSB, 8.75/17.5/35/70 mdps/LSB.
+# Sensitivities: 0.061/0.122/0.244/0.488 mg/LSB, 4.375 (FS_125)/8.75/17.5/35/70 mdps/LSB.
 #
 # LSM6DSOX FIFO (tagged): 0x09 FIFO_CTRL3 (BDR_GY 7:4, BDR_XL 3:0), 0x0A FIFO_CTRL4
 # (FIFO_MODE 2:0: 0 bypass = empty, 1 FIFO = stop when full, 6 continuous = overwrite the
@@ -34,6 +35,7 @@ _ODR = ((0, 1), (25, 2), (26, 1), (52, 1), (104, 1), (208, 1), (416, 1), (833, 1
 _RANK = (0, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 1)             # code -> speed order
 _XL_UG = (61, 488, 122, 244)                               # ug/LSB by FS_XL
 _G_UDPS = (8750, 17500, 35000, 70000)                      # udps/LSB by FS_G
+_G_UDPS_125 = 4375                                         # udps/LSB with FS_125
 _WHO_AM_I = 0x0F
 _CTRL1_XL = 0x10
 _CTRL2_G = 0x11
@@ -83,10 +85,11 @@ class Lsm6ds(Chip):
 
     def _config(self):
         r = self.regs
+        g = r[_CTRL2_G]
         self._ranges(1000000, _XL_UG[(r[_CTRL1_XL] >> 2) & 3],
-                     1000000, _G_UDPS[(r[_CTRL2_G] >> 2) & 3])
+                     1000000, _G_UDPS_125 if g & 0x02 else _G_UDPS[(g >> 2) & 3])
         cx = r[_CTRL1_XL] >> 4
-        cg = r[_CTRL2_G] >> 4
+        cg = g >> 4
         c = cx if _RANK[cx] >= _RANK[cg] else cg
         if c == 0:
             self.tick.stop()
