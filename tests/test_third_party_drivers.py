@@ -405,3 +405,22 @@ def test_lsm6ds_model_honours_fs_125(variant, clock, monkeypatch):
     clock.advance_s(0.05)
     assert_close("Adafruit gyr at 2000 dps", ada.gyro, motion.gyr_rad_s,
                  lsb_sizes(variant, 2, 2000)[1], TRUTH_TOL_LSB)
+
+
+def test_icm20948_model_raises_data_ready_without_the_pin_enable(clock, monkeypatch):
+    # Adafruit's data_ready() polls INT_STATUS_1.RAW_DATA_0_RDY_INT and never sets
+    # INT_ENABLE_1; the model set the status only when RAW_DATA_0_RDY_EN was set, so it never
+    # came. Datasheet (ICM-20948, user bank 0): RAW_DATA_0_RDY_EN enables the interrupt "to
+    # propagate to interrupt pin 1"; RAW_DATA_0_RDY_INT = 1 means "Sensor Register Raw Data,
+    # from all sensors, is updated and ready to be read". Cleared when read.
+    rig = Rig(clock, "ICM-20948", 0x69, motion_for(500))
+    ada = adafruit_driver(rig, monkeypatch)
+    ada.gyro_data_rate_divisor = 10                          # 100 Hz
+    clock.advance_s(0.015)
+    assert ada.data_ready()                                  # (selects bank 0)
+    assert rig.bus.readfrom_mem(rig.addr, 0x11, 1) == b"\x00"   # INT_ENABLE_1 as reset
+    assert not ada.data_ready()                              # cleared by the read
+    clock.advance_s(0.004)
+    assert not ada.data_ready()                              # no sample since
+    clock.advance_s(0.010)
+    assert ada.data_ready()

@@ -4,12 +4,14 @@
 # Four register banks, selected by REG_BANK_SEL (0x7F, bits 5:4, present in every bank).
 # Bank 0: 0x00 WHO_AM_I (0xEA), 0x03 USER_CTRL (FIFO_EN bit 6), 0x06 PWR_MGMT_1
 #   (DEVICE_RESET 7 self-clearing, SLEEP 6; reset value 0x41), 0x07 PWR_MGMT_2, 0x11
-#   INT_ENABLE_1 (RAW_DATA_0_RDY_EN 0), 0x12 INT_ENABLE_2 (FIFO_OVERFLOW_EN 4:0), 0x1A
-#   INT_STATUS_1 (RAW_DATA_0_RDY_INT 0), 0x1B INT_STATUS_2 (FIFO_OVERFLOW_INT 4:0), both
-#   cleared when read; 0x2D..0x3A ACCEL/GYRO/TEMP_OUT (big-endian, that order), 0x67
-#   FIFO_EN_2 (ACCEL 4, GYRO_Z 3, GYRO_Y 2, GYRO_X 1, TEMP 0), 0x68 FIFO_RST (4:0: asserted
-#   = FIFO held empty), 0x69 FIFO_MODE (bit 0: 0 stream = overwrite oldest, 1 snapshot),
-#   0x70/0x71 FIFO_COUNT (13 bits, big-endian), 0x72 FIFO_R_W (no auto-increment).
+#   INT_ENABLE_1 (RAW_DATA_0_RDY_EN 0: routes data ready to the INT1 pin, stored), 0x12
+#   INT_ENABLE_2 (FIFO_OVERFLOW_EN 4:0), 0x1A INT_STATUS_1 (RAW_DATA_0_RDY_INT 0: set at
+#   every sample, enabled or not: "raw data ... is updated and ready to be read"), 0x1B
+#   INT_STATUS_2 (FIFO_OVERFLOW_INT 4:0, when enabled), both cleared when read; 0x2D..0x3A
+#   ACCEL/GYRO/TEMP_OUT (big-endian, that order), 0x67 FIFO_EN_2 (ACCEL 4, GYRO_Z 3,
+#   GYRO_Y 2, GYRO_X 1, TEMP 0), 0x68 FIFO_RST (4:0: asserted = FIFO held empty), 0x69
+#   FIFO_MODE (bit 0: 0 stream = overwrite oldest, 1 snapshot), 0x70/0x71 FIFO_COUNT
+#   (13 bits, big-endian), 0x72 FIFO_R_W (no auto-increment).
 # Bank 2: 0x00 GYRO_SMPLRT_DIV, 0x01 GYRO_CONFIG_1 (DLPFCFG 5:3, FS_SEL 2:1, FCHOICE 0),
 #   0x10/0x11 ACCEL_SMPLRT_DIV (12 bits), 0x14 ACCEL_CONFIG (DLPFCFG 5:3, FS_SEL 2:1,
 #   FCHOICE 0), 0x09 ODR_ALIGN_EN: stored.
@@ -23,7 +25,6 @@ _GYR_LSB10 = (1310, 655, 328, 164)      # LSB per dps, x10
 _WHO_AM_I = 0x00
 _USER_CTRL = 0x03
 _PWR_MGMT_1 = 0x06
-_INT_ENABLE_1 = 0x11
 _INT_ENABLE_2 = 0x12
 _INT_STATUS_1 = 0x1A
 _INT_STATUS_2 = 0x1B
@@ -102,8 +103,7 @@ class Icm20948(Chip):
             self.regs[_INT_STATUS_2] |= 0x01
 
     def _ready(self):
-        if self.regs[_INT_ENABLE_1] & 0x01:
-            self.regs[_INT_STATUS_1] |= 0x01
+        self.regs[_INT_STATUS_1] |= 0x01       # whatever INT_ENABLE_1 routes to the pin
 
     def _get(self, reg):
         if reg == _BANK_SEL:
