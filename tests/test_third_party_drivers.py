@@ -12,7 +12,8 @@ are compared with that truth and with each other:
 - each other: within PAIR_TOL_LSB = 0.001 LSB. Both decode the same count, so they may differ
   by float rounding of their scale constants only (Adafruit's ICM rad-per-degree constant,
   0.017453293, is the largest: 3e-9 relative, 1e-4 LSB at full scale). A different count, a
-  swapped axis or byte, or an LSB size off by 1e-6 relative at the counts used fails.
+  swapped axis or byte, or an LSB size a few parts per million off (at the >= 600 counts
+  used) fails.
 
 Adafruit has no MPU-6500/9250 driver; its MPU6050 class must refuse them (WHO_AM_I 0x70 /
 0x71 is not 0x68), and reads them here with its MPU-6050 register map once told their
