@@ -22,17 +22,45 @@ Time is the models' fake clock: the drivers' sleeps advance it, nothing waits.
 """
 from __future__ import annotations
 
+import importlib
 import math
 import struct
 import sys
+import types
 
 import pytest
 
-import adafruit_icm20x
-import adafruit_lsm6ds
-import adafruit_mpu6050
-from adafruit_lsm6ds.lsm6ds3trc import LSM6DS3TRC
-from adafruit_lsm6ds.lsm6dsox import LSM6DSOX
+
+def _import_adafruit():
+    """Adafruit's drivers, installed without Adafruit Blinka (tests/requirements-third-party.txt
+    says why). What they take from Blinka at import is given here for the import only:
+    ``micropython.const`` (the identity on CPython) and ``busio``'s classes (named in type
+    annotations only)."""
+    shims = {"micropython": types.ModuleType("micropython"), "busio": types.ModuleType("busio")}
+    shims["micropython"].const = lambda v: v               # type: ignore[attr-defined]
+    for name in ("I2C", "SPI", "UART"):
+        setattr(shims["busio"], name, object)
+    saved = {k: sys.modules.get(k) for k in shims}
+    sys.modules.update(shims)
+    try:
+        return [importlib.import_module(m) for m in (
+            "adafruit_icm20x", "adafruit_lsm6ds", "adafruit_mpu6050",
+            "adafruit_lsm6ds.lsm6ds3trc", "adafruit_lsm6ds.lsm6dsox")]
+    except ImportError as e:
+        raise ImportError(f"{e}: install the third-party drivers with "
+                          "pip install --no-deps -r tests/requirements-third-party.txt "
+                          "(README, 'Run the tests')") from None
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                sys.modules.pop(k, None)
+            else:
+                sys.modules[k] = v
+
+
+adafruit_icm20x, adafruit_lsm6ds, adafruit_mpu6050, _lsm3trc, _lsmox = _import_adafruit()
+LSM6DS3TRC = _lsm3trc.LSM6DS3TRC
+LSM6DSOX = _lsmox.LSM6DSOX
 
 from conftest import FIRMWARE
 
