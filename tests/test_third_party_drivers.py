@@ -62,7 +62,7 @@ adafruit_icm20x, adafruit_lsm6ds, adafruit_mpu6050, _lsm3trc, _lsmox = _import_a
 LSM6DS3TRC = _lsm3trc.LSM6DS3TRC
 LSM6DSOX = _lsmox.LSM6DSOX
 
-from conftest import FIRMWARE
+from conftest import FIRMWARE  # noqa: E402
 
 if str(FIRMWARE) not in sys.path:
     sys.path.append(str(FIRMWARE))
