@@ -190,3 +190,43 @@ def test_import_csv_to_native_and_lazy_si_values(tmp_path):
     a_nat = recording_angles(nat)
     n = min(len(a_csv), len(a_nat))
     assert np.nanmax(np.abs(a_csv.thorax_deg[:n] - a_nat.thorax_deg[:n])) < 0.5
+
+
+def test_info_shows_an_outage(tmp_path):
+    """A pod whose link dropped for 16 s and came back as a new segment (no sample lost by
+    sequence number): info must show the outage, not 'gaps 0 (lost 0)' alone."""
+    import json
+    import subprocess
+    import sys
+    path = tmp_path / "r"
+    w = RecordingWriter(path, t0_monotonic=0.0)
+    for role in ("pelvis", "head"):
+        w.add_pod(role, {"odr_hz": 100, "acc_scale": 0.001, "gyr_scale": 0.0001,
+                         "imu": "MPU-6050"}, "test")
+    counts = np.zeros((4000, 6), np.int16)
+    seq = np.arange(4000)
+    w.log("segment", role="pelvis", seg=0, first=0, t0_dev_us=0, boot_id=1)
+    w.samples("pelvis", seq, seq * 10_000, counts)
+    for k in range(41):
+        w.sync("pelvis", 0, 1, 1.0 + k, k * 1_000_000, 0.001)
+    # head: 10 s, then 16 s without data, then 14 s again (a new segment, seq from 0)
+    w.log("segment", role="head", seg=0, first=0, t0_dev_us=0, boot_id=7)
+    w.samples("head", seq[:1000], seq[:1000] * 10_000, counts[:1000])
+    for k in range(11):
+        w.sync("head", 0, 1, 1.0 + k, k * 1_000_000, 0.001)
+    w.log("segment", role="head", seg=1, first=1000, t0_dev_us=26_000_000, boot_id=7)
+    w.samples("head", seq[:1400], 26_000_000 + seq[:1400] * 10_000, counts[:1400])
+    for k in range(15):
+        w.sync("head", 1, 1, 27.0 + k, 26_000_000 + k * 1_000_000, 0.001)
+    w.close()
+    cli = [sys.executable, "-m", "posturepod.cli", "info", str(path)]
+    r = subprocess.run(cli, capture_output=True, text=True, timeout=60)
+    lines = r.stdout.splitlines()
+    i = next(k for k, ln in enumerate(lines) if ln.strip().startswith("head"))
+    assert "100.00 Hz" in lines[i], r.stdout       # the rate while data came, not 60 Hz
+    assert lines[i + 1].strip() == "outage: 1 gap of 16.0 s, longest 16.0 s from 11.0 s"
+    assert not any("outage" in ln for ln in lines[1:i]), r.stdout          # not the pelvis
+    j = json.loads(subprocess.run(cli + ["--json"], capture_output=True, text=True,
+                                  timeout=60).stdout)
+    (h,) = [p for p in j["pods"] if p["role"] == "head"]
+    assert h["outage_s"] == pytest.approx(16.0, abs=0.05) and h["lost_samples"] == 0

@@ -31,6 +31,7 @@ def summary(path) -> dict:
             "link_drops": int(ls.get("link_drops", 0)),
             "reboots": int(ls.get("reboots", 0)),
             "gaps": [{"start_s": round(a, 4), "end_s": round(b, 4)} for a, b in p.gaps],
+            "outage_s": round(sum(b - a for a, b in p.gaps), 3),
             "start_s": round(float(p.time_s[0]), 4) if len(p) else None,
             "end_s": round(float(p.time_s[-1]), 4) if len(p) else None,
             "odr_hz": p.info.get("odr_hz"),
@@ -63,6 +64,9 @@ def print_summary(path) -> None:
         print(f"  {p['role']:7s} {p['samples']:8d} samples  {p['rate_hz']:8.2f} Hz  "
               f"gaps {p['seq_gaps']} (lost {p['lost_samples']})  CRC errors {p['crc_errors']}"
               f"  drops {p['link_drops']}  reboots {p['reboots']}  imu {p['imu']}")
+        out = _outages(p, s["pods"])
+        if out:
+            print(f"          outage: {out}")
         for w in p.get("warnings", []):
             print(f"          warning: {w}")
         for c in p.get("clock", []):
@@ -74,6 +78,25 @@ def print_summary(path) -> None:
                   f"ppm, {c['pings']} pings, residual {c['residual_ms']:.3f} ms ({c['method']})")
     for e in s["events"]:
         print(f"  event {e['time_s']:9.3f} s  {e['label']}")
+
+
+def _outages(p: dict, pods: list[dict]) -> str:
+    """Where the pod's data is missing, in words: gaps (lost samples, a link that dropped,
+    a reboot) over 0.5 s, and a late start or early end against the whole recording."""
+    long = [g for g in p["gaps"] if g["end_s"] - g["start_s"] >= 0.5]
+    parts = []
+    if long:
+        worst = max(long, key=lambda g: g["end_s"] - g["start_s"])
+        parts.append(f"{len(long)} gap{'s' if len(long) > 1 else ''} of "
+                     f"{sum(g['end_s'] - g['start_s'] for g in long):.1f} s, longest "
+                     f"{worst['end_s'] - worst['start_s']:.1f} s from {worst['start_s']:.1f} s")
+    starts = [q["start_s"] for q in pods if q["start_s"] is not None]
+    ends = [q["end_s"] for q in pods if q["end_s"] is not None]
+    if p["start_s"] is not None and p["start_s"] - min(starts) > 2.0:
+        parts.append(f"started {p['start_s'] - min(starts):.1f} s after the first pod")
+    if p["end_s"] is not None and max(ends) - p["end_s"] > 2.0:
+        parts.append(f"no data for the last {max(ends) - p['end_s']:.1f} s")
+    return "; ".join(parts)
 
 
 def _run(a):

@@ -11,14 +11,43 @@ from posturepod.recordings.writer import RecordingError, RecordingWriter
 from posturepod.pods.session import Session
 
 
-def status_table(session: Session, elapsed_s: float, title: str = "recording"):
-    from rich.table import Table
-    t = Table(title=f"{title}  {elapsed_s:6.1f} s", title_justify="left", expand=False)
-    for col in ("pod", "link", "samples", "rate Hz", "gaps", "lost", "CRC err", "resyncs",
-                "drops", "reboots"):
-        t.add_column(col, justify="right" if col not in ("pod", "link") else "left")
+def _silent(s) -> bool:
+    from posturepod.pods.session import SILENT_S
+    return s.silent_s is not None and s.silent_s > SILENT_S
+
+
+def pod_problems(session: Session) -> list[str]:
+    """What is wrong with the pods now, in words (empty when all stream): a pod whose data
+    stopped, a link that is down, lost samples, corrupt frames."""
+    out = []
     for r, s in session.stats().items():
-        t.add_row(r, s.state, str(s.samples), f"{s.rate_hz:6.1f}", str(s.seq_gaps),
+        if _silent(s):
+            out.append(f"{r}: NO DATA for {s.silent_s:.0f} s ({s.state})")
+        elif s.state not in ("streaming", "open"):
+            out.append(f"{r}: {s.state}" + (f" ({s.last_error})" if s.last_error else ""))
+        if s.lost_samples:
+            out.append(f"{r}: {s.lost_samples} samples lost")
+        bad = getattr(s, "crc_errors", 0) + getattr(s, "bad_frames", 0)
+        if bad:
+            out.append(f"{r}: {bad} corrupt frames skipped")
+    return out
+
+
+def status_table(session: Session, elapsed_s: float, title: str = "recording"):
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+    t = Table(title=f"{title}  {elapsed_s:6.1f} s", title_justify="left", expand=False,
+              box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False,
+              padding=(0, 1, 0, 0))                       # fits 80 columns
+    for col in ("pod", "link", "samples", "Hz", "gaps", "lost", "CRC", "resync",
+                "drops", "reboots"):
+        t.add_column(col, justify="right" if col not in ("pod", "link") else "left",
+                     no_wrap=True)
+    for r, s in session.stats().items():
+        link = (Text(f"NO DATA {s.silent_s:.0f}s", style="bold red") if _silent(s)
+                else s.state)
+        t.add_row(r, link, str(s.samples), f"{s.rate_hz:6.1f}", str(s.seq_gaps),
                   str(s.lost_samples), str(s.crc_errors), str(s.resyncs),  # type: ignore
                   str(s.link_drops), str(s.reboots))
     return t

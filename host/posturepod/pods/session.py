@@ -29,6 +29,8 @@ SEQ_HALF = wire.SEQ_MODULO >> 1
 U32 = 1 << 32
 
 
+SILENT_S = 2.0      # a streaming pod whose data stops this long is shown as silent
+
 @dataclass
 class PodStats:
     role: str
@@ -43,6 +45,7 @@ class PodStats:
     rate_hz: float = 0.0
     fifo_overflows: int = 0
     late_samples: int = 0
+    silent_s: float | None = None     # seconds since data last came (None: none yet)
     last_error: str = ""
     logs: list = field(default_factory=list)
 
@@ -260,10 +263,20 @@ class PodSession:
             except PodError as e:
                 self.stats.last_error = str(e)
 
+    def silent_s(self, now: float | None = None) -> float | None:
+        """Seconds since the last samples arrived, None before the first."""
+        w = self._rate_win
+        if not w:
+            return None
+        return max((time.monotonic() if now is None else now) - w[-1][0], 0.0)
+
     def rate_now(self) -> float:
         w = list(self._rate_win)
         if len(w) < 2:
             return 0.0
+        quiet = self.silent_s()
+        if quiet is not None and quiet > SILENT_S:
+            return 0.0          # not a stale rate for a pod that has stopped sending
         dt = w[-1][0] - w[0][0]
         return sum(n for _, n in w[1:]) / dt if dt > 0 else 0.0
 
@@ -356,6 +369,7 @@ class Session:
             st = ps.stats
             d = ps.link.decoder.stats
             st.rate_hz = ps.rate_now()
+            st.silent_s = ps.silent_s()
             st.crc_errors = d.crc_errors  # type: ignore[attr-defined]
             st.resyncs = d.resyncs  # type: ignore[attr-defined]
             st.bad_frames = d.bad_frames  # type: ignore[attr-defined]

@@ -51,9 +51,17 @@ class PodData:
 
     @property
     def rate_hz(self) -> float:
-        if len(self.time_s) < 2:
+        """Samples per second while data came: the gaps (each from the last sample before it
+        to the first after it) are left out, so an outage does not lower the rate."""
+        n = len(self.time_s)
+        if n < 2:
             return 0.0
-        return float((len(self.time_s) - 1) / (self.time_s[-1] - self.time_s[0]))
+        span = float(self.time_s[-1] - self.time_s[0])
+        gaps = [(a, b) for a, b in self.gaps if b > a]
+        missing = sum(b - a for a, b in gaps)
+        if n - 1 - len(gaps) >= 1 and span - missing > 0:
+            return float((n - 1 - len(gaps)) / (span - missing))
+        return float((n - 1) / span) if span > 0 else 0.0
 
     def __len__(self) -> int:
         return len(self.time_s)

@@ -106,10 +106,13 @@ def status_line(state: dict) -> str:
 
 
 def render(guide: SittingGuide, session, elapsed: float):
+    """The wearer's screen: what to do, the posture now in words, today's alerts with clock
+    times, pod trouble in red; the engineering table only when something is wrong."""
+    import time as _time
     from rich.console import Group
     from rich.panel import Panel
     from rich.text import Text
-    from posturepod.pods.acquire import status_table
+    from posturepod.pods.acquire import pod_problems, status_table
     body = [Text(guide.prompt(), style="bold"), Text(angle_text(guide.live.angles()))]
     eng = getattr(guide.monitor, "engine", None)
     if eng is not None:
@@ -118,12 +121,21 @@ def render(guide: SittingGuide, session, elapsed: float):
     body.append(Text(f"today: {tot['slouch_buzzes']} slouch buzzes, "
                      f"{tot['head_forward_buzzes']} head-forward buzzes, "
                      f"{tot['break_reminders']} break reminders"))
+    # the newest data of any pod is "now" (a silent pod must not hold the clock back)
+    now_s = max([p.t_last for p in guide.live.pods.values() if p.t_last is not None],
+                default=0.0)
     for n in guide.notices[-3:]:
-        body.append(Text(f"{n.time_s:7.0f} s  {n.message}", style="yellow"))
+        clock = _time.strftime("%H:%M", _time.localtime(_time.time() - (now_s - n.time_s)))
+        body.append(Text(f"{clock}  {n.message}", style="yellow"))
     for _, m in guide.warnings[-2:]:
         body.append(Text(f"! {m}", style="yellow"))
-    body.append(status_table(session, elapsed, title="sitting"))
-    return Panel(Group(*body), title="posturepod sitting", expand=False)
+    problems = pod_problems(session)
+    for m in problems:
+        body.append(Text(f"! {m}", style="bold red"))
+    if problems:
+        body.append(status_table(session, elapsed, title="pods"))
+    body.append(Text("Ctrl-C stops and writes the report", style="dim"))
+    return Panel(Group(*body), title="posturepod sitting", expand=False, width=80)
 
 
 def buzz_pattern(kind: str, ms: int = 400) -> tuple[int, ...]:
