@@ -321,3 +321,33 @@ def test_history_cli(tmp_path, capsys):
     assert "<path" in svg
     assert cli.main(["history", str(tmp_path), "--patient", "nobody"]) == 0
     assert "no sessions" in capsys.readouterr().out
+
+
+def test_history_is_the_patient_folder_only_and_the_same_rule_for_both_reports(tmp_path):
+    """A report's earlier sessions are the same patient's recordings side by side in the
+    patient folder (one level), never another person's (other ID) nor the same ID found
+    deeper elsewhere (another clinic's demo-001); --history names another folder."""
+    from posturepod.sitting import earlier_days
+    folder = tmp_path / "clinic" / "P-7"
+    _session_file(folder / "2025-01", "P-7", "2025-01-01T10:00:00", "inhibited_hip", 30, 0.7)
+    _session_file(folder / "2025-02", "P-8", "2025-02-01T10:00:00", "normal", 70, 0.3)
+    _session_file(tmp_path / "clinic" / "other" / "deep" / "x", "P-7",
+                  "2025-02-15T10:00:00", "normal", 75, 0.3)
+    cur = folder / "2025-03"
+    cur.mkdir(parents=True)
+    got = HI.patient_history(cur, "P-7", "flexion")
+    assert [s.path.parent.name for s in got] == ["2025-01"], got
+    assert HI.patient_history(cur, None, "flexion") == []
+    # --history: another folder, searched through
+    wide = HI.patient_history(cur, "P-7", "flexion", history_dir=tmp_path / "clinic")
+    assert sorted(s.path.parent.name for s in wide) == ["2025-01", "x"]
+    # the sitting report by the same rule
+    for name, pid in (("d1", "P-7"), ("d2", "P-9")):
+        (folder / name).mkdir()
+        (folder / name / "sitting.json").write_text(json.dumps({
+            "protocol": "sitting", "patient": pid, "recorded_at": "2025-01-0%sT09:00:00"
+            % name[1], "summary": {"slouch_pct": 10.0}}))
+    (tmp_path / "clinic" / "other" / "deep" / "d3").mkdir()
+    (tmp_path / "clinic" / "other" / "deep" / "d3" / "sitting.json").write_text(json.dumps({
+        "protocol": "sitting", "patient": "P-7", "summary": {"slouch_pct": 50.0}}))
+    assert [d["_dir"] for d in earlier_days(cur, "P-7")] == ["d1"]

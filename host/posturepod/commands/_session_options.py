@@ -14,6 +14,9 @@ def add_session_arguments(p, *, name: str, live: str, earlier: str) -> None:
     p.add_argument("--report", metavar="FILE.html", help="write the HTML report")
     p.add_argument("--patient", metavar="ID",
                    help=f"pseudonymous patient ID (no name): stored with the result; {earlier}")
+    p.add_argument("--history", metavar="DIR",
+                   help="the patient folder with the earlier sessions (default: the folder "
+                        "that holds REC: recordings side by side, one level deep)")
     p.add_argument("--no-save", action="store_true",
                    help=f"do not write {name}.json beside the recording")
     p.add_argument("--pod", action="append", metavar="ROLE=PORT",

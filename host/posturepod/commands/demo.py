@@ -8,18 +8,27 @@ from pathlib import Path
 
 
 def register(sub):
-    p = sub.add_parser("demo", help="virtual patient on virtual pods: record, analyse, report")
-    p.add_argument("--protocol", default="flexion", choices=["flexion", "sitting"])
+    import argparse
+    p = sub.add_parser("demo", help="start here: a virtual patient on virtual pods, recorded, "
+                       "analysed, report written (no hardware)",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--protocol", default="flexion", choices=["flexion", "sitting"],
+                   help="the clinic's standing flexion test, or a desk day")
     p.add_argument("--pattern", default="inhibited_hip", choices=["normal", "inhibited_hip"],
                    help="flexion: the virtual patient's hip pattern")
-    p.add_argument("--seconds", type=float, help="record this long (default: the protocol)")
+    p.add_argument("--seconds", type=float,
+                   help="record this long instead of the protocol's length (flexion: then "
+                        "without the guided capture, which ends with the bends)")
     p.add_argument("--out", help="recording directory (default: a new temporary one)")
-    p.add_argument("--rate-hz", type=int, default=100)
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--patient", help="pseudonymous patient ID (default: a new demo-XXXXXX "
+                   "for each virtual patient, so demos never mix in the progress section)")
+    p.add_argument("--rate-hz", type=int, default=100, help="the pods' sample rate")
+    p.add_argument("--seed", type=int, default=1, help="the simulated patient")
     p.add_argument("--buzz-after", type=float, default=30.0,
                    help="sitting: buzz after this many seconds of slouch / head forward")
-    p.add_argument("--transport", default="serial", choices=["serial", "ble"])
-    p.add_argument("--no-live", action="store_true")
+    p.add_argument("--transport", default="serial", choices=["serial", "ble"],
+                   help="USB serial, or BLE on an emulated radio")
+    p.add_argument("--no-live", action="store_true", help="no live screen")
     p.set_defaults(func=_run)
 
 
@@ -75,7 +84,10 @@ def _demo(a, work: Path, out: Path) -> int:
     from posturepod.pods.acquire import record
 
     from .info import print_summary
-    print(f"simulating a virtual patient ({a.protocol}"
+    if not a.patient:
+        import secrets
+        a.patient = "demo-" + secrets.token_hex(3)
+    print(f"simulating virtual patient {a.patient} ({a.protocol}"
           f"{', ' + a.pattern if a.protocol == 'flexion' else ''}, seed {a.seed})...",
           file=sys.stderr)
     trace, dur, truth = make_trace(a.protocol, a.pattern, a.seed, work, a.seconds, a.rate_hz)
@@ -104,7 +116,7 @@ def _demo(a, work: Path, out: Path) -> int:
         if a.protocol == "flexion" and not a.seconds:
             from posturepod.flexion.guide import run_guided
             g = run_guided(pods, out, reps=len(truth.get("reps", [])) or 3,
-                           patient="demo-001", live_view=not a.no_live, max_s=seconds,
+                           patient=a.patient, live_view=not a.no_live, max_s=seconds,
                            extra_meta=meta)
             print(f"guided capture: {g['reps']} bends, warnings: "
                   f"{'; '.join(g['warnings']) or 'none'}; live angles updated "
@@ -113,12 +125,12 @@ def _demo(a, work: Path, out: Path) -> int:
         elif a.protocol == "sitting":
             from posturepod.sitting.guide import run_live
             r = run_live(pods, out, buzz_after_s=a.buzz_after, break_after_s=1800.0,
-                         seconds=seconds, patient="demo-001", live_view=not a.no_live,
+                         seconds=seconds, patient=a.patient, live_view=not a.no_live,
                          extra_meta=meta)
             print(f"live feedback: {r['slouch_buzzes']} slouch buzzes, "
                   f"{r['head_forward_buzzes']} head-forward buzzes", file=sys.stderr)
         else:
-            record(pods, out, seconds=seconds, protocol=a.protocol, patient="demo-001",
+            record(pods, out, seconds=seconds, protocol=a.protocol, patient=a.patient,
                    live=not a.no_live, extra_meta=meta)
     (out / "truth.json").write_text(__import__("json").dumps(truth))
     print_summary(out)
@@ -135,6 +147,6 @@ def _analyse(a, out: Path) -> int:
         print("analysis not available yet: recording only", file=sys.stderr)
         return 0
     report = out / "report.html"
-    analyse_to_files(out, report=report, patient="demo-001")
+    analyse_to_files(out, report=report, patient=a.patient)
     print(f"report: {report}")
     return 0

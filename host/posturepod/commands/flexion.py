@@ -24,9 +24,6 @@ def register(subparsers) -> None:
     p.add_argument("--reps", type=int, default=3, help="guided capture: test bends (default 3)")
     p.add_argument("--recorded-at", metavar="ISO",
                    help="session date/time (default: from the recording, else its file time)")
-    p.add_argument("--history", metavar="DIR",
-                   help="where to look for earlier sessions (default: the directory that "
-                        "contains REC)")
     g = p.add_argument_group("verdict rule (defaults in docs/flexion.md)")
     g.add_argument("--min-trunk", type=float, metavar="DEG",
                    help="peak trunk flexion below this is inconclusive (default 60)")
@@ -193,11 +190,8 @@ def run(args) -> int:
         from posturepod.flexion.report import write_report
         sessions = []
         if patient:
-            root = Path(args.history) if args.history else rec_dir.parent
-            sessions = HI.scan(root, patient=patient, protocol=F.PROTOCOL,
-                               max_depth=12 if args.history else 4)
-            cur = summary_path.resolve()
-            sessions = [s for s in sessions if s.path.resolve() != cur]
+            sessions = HI.patient_history(rec_dir, patient, F.PROTOCOL,
+                                          history_dir=args.history)
             here = HI.Session(path=summary_path, protocol=F.PROTOCOL, patient=patient,
                               recorded_at=HI.parse_time(recorded_at),
                               recorded_at_text=recorded_at, summary=obj["summary"], data=obj)

@@ -130,7 +130,7 @@ def run(args) -> int:
                   f"{e.strerror}", file=sys.stderr)
     if args.report:
         from posturepod.sitting.report import write_report
-        history = earlier_days(rec_dir, summary.get("patient"))
+        history = earlier_days(rec_dir, summary.get("patient"), args.history)
         out = write_report(args.report, res, history=history)
         summary["report"] = str(out)
         if not args.json:

@@ -153,6 +153,27 @@ def scan(root: str | Path, *, patient: str | None = None, protocol: str | None =
     return found
 
 
+def patient_history(rec_dir: str | Path, patient: str | None, protocol: str, *,
+                    history_dir: str | Path | None = None) -> list[Session]:
+    """The earlier sessions of one patient that a report shows, oldest first, the one rule
+    of both reports (docs/flexion.md, "Sessions and history"): a patient's recordings are
+    kept side by side in one patient folder, so the sessions are the ``<protocol>.json`` of
+    the recordings beside ``rec_dir`` (one level, no deeper) whose patient ID is
+    ``patient``; ``history_dir`` (``--history``) names another folder, searched through.
+    Without a patient ID there is no history."""
+    if not patient:
+        return []
+    rec_dir = Path(rec_dir).resolve()
+    if history_dir is not None:
+        found = scan(history_dir, patient=patient, protocol=protocol,
+                     names=(f"{protocol}.json",))
+    else:
+        found = scan(rec_dir.parent, patient=patient, protocol=protocol,
+                     names=(f"{protocol}.json",), max_depth=2)
+        found = [s for s in found if s.path.parent.parent.resolve() == rec_dir.parent]
+    return [s for s in found if s.path.parent.resolve() != rec_dir]
+
+
 def measures_for(protocol: str, sessions: Iterable[Session], limit: int = 8
                  ) -> list[tuple[str, str, str]]:
     """Measures to show for a protocol: the known list, else the numeric summary keys."""

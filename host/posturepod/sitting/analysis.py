@@ -318,23 +318,16 @@ def write_result(summary: dict, rec_dir: str | Path) -> Path:
     return p
 
 
-def earlier_days(rec_dir: str | Path, patient: str | None) -> list[dict]:
-    """The ``sitting.json`` of other recordings of the same patient beside ``rec_dir``
-    (in its parent directory), oldest first."""
-    if not patient or rec_dir is None:
+def earlier_days(rec_dir: str | Path, patient: str | None,
+                 history_dir: str | Path | None = None) -> list[dict]:
+    """The ``sitting.json`` of the same patient's other recordings, oldest first, by the
+    one rule of both reports (:func:`posturepod.report.history.patient_history`)."""
+    from posturepod.report.history import patient_history
+    if rec_dir is None:
         return []
-    rec_dir = Path(rec_dir).resolve()
     out = []
-    for f in sorted(rec_dir.parent.glob("*/sitting.json")):
-        if f.parent.resolve() == rec_dir:
-            continue
-        try:
-            d = json.loads(f.read_text())
-        except (OSError, ValueError):
-            continue
-        if d.get("protocol") != PROTOCOL or d.get("patient") != patient:
-            continue
-        d["_dir"] = f.parent.name
+    for s in patient_history(rec_dir, patient, PROTOCOL, history_dir=history_dir):
+        d = dict(s.data)
+        d["_dir"] = s.path.parent.name
         out.append(d)
-    out.sort(key=lambda d: (str(d.get("recorded_at") or ""), d["_dir"]))
     return out
