@@ -108,6 +108,48 @@ def test_late_and_repeated_records_ordered_lazily_as_in_memory(tmp_path):
     assert np.array_equal(lazy.time_s.searchsorted(v), np.searchsorted(t, v))
 
 
+def test_time_axis_reads_spans_of_runs_with_the_numbers_of_run_by_run(tmp_path):
+    """The lazy time axis reads runs that follow one another in the file as one span (one
+    read, one unwrap) and shifts each later run onto its own checkpoint: the numbers of
+    unwrapping every run from its checkpoint, also when a checkpoint is not where the
+    previous run's unwrapping leads (shifted) and across a segment boundary and a jump in
+    the file (a run read from elsewhere)."""
+    from posturepod.recordings.columns import RunMap
+    rf, rec, _, _ = _pod_files(tmp_path)
+    n = len(rec)
+    order = np.concatenate([np.arange(0, 9000), np.arange(12_000, 23_456),     # a jump
+                            np.arange(9000, 12_000), np.arange(23_456, n)])
+    runs = RunMap(order, np.array([0, 23_456]), 1024)
+    assert len(runs) > 30 and runs.joined.sum() > 20          # mostly joined runs
+    # checkpoints: the true device times, a few of them shifted
+    rng = np.random.default_rng(7)
+    true = tlmod.unwrap_u32(rec["t_us"][:23_456], int(rec["t_us"][0]))
+    true = np.concatenate([true, tlmod.unwrap_u32(rec["t_us"][23_456:], 5_000_000)])
+    dev = true[runs.file] + np.where(rng.random(len(runs)) < 0.3,
+                                     rng.integers(-50_000, 50_000, len(runs)), 0)
+    params = [(0, 23_456, 1.0000012e-6, 10.0, int(dev[0])),
+              (23_456, n, 0.9999992e-6, 500.0, 5_000_000)]
+    col = tlmod.OrderedTime(rf, runs, dev, params)
+    want_dev = np.empty(n, dtype=np.int64)           # run by run, from each checkpoint
+    want_t = np.empty(n)
+    ends = np.append(runs.out[1:], n)
+    for k, (o0, o1, f0) in enumerate(zip(runs.out, ends, runs.file)):
+        d = tlmod.unwrap_u32(rec["t_us"][f0:f0 + (o1 - o0)], int(dev[k]))
+        p = params[0] if f0 < 23_456 else params[1]
+        want_dev[o0:o1] = d
+        want_t[o0:o1] = (d - p[4]).astype(np.float64) * p[2] + p[3]
+    assert np.array_equal(col.device_us(0, n), want_dev)
+    assert np.array_equal(np.asarray(col), want_t)
+    for i0, i1 in [(0, n), (1000, 1100), (8990, 9010), (20_400, 20_500),
+                   (23_000, 24_000), (n - 3, n)] + \
+            [tuple(sorted(rng.integers(0, n + 1, 2))) for _ in range(100)]:
+        assert np.array_equal(col[i0:i1], want_t[i0:i1]), (i0, i1)
+        assert np.array_equal(col.device_us(i0, i1), want_dev[i0:i1]), (i0, i1)
+    acc = rf.field("acc", 0.5, runs)                 # fields read by spans too
+    assert np.array_equal(np.asarray(acc), rec["acc"][order] * 0.5)
+    assert np.array_equal(acc[8000:25_000], rec["acc"][order[8000:25_000]] * 0.5)
+
+
 def test_field_column_reads_like_an_array(tmp_path):
     rf, rec, _, _ = _pod_files(tmp_path)
     acc = rf.field("acc", 0.5)

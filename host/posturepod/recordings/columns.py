@@ -177,8 +177,9 @@ class RecordFile:
         return np.frombuffer(buf, dtype=self.dtype)
 
     def read_mapped(self, runs: RunMap, i0: int, i1: int) -> np.ndarray:
-        """Rows i0..i1-1 of the order ``runs`` describes."""
-        parts = [self.read(f0, f0 + (o1 - o0)) for _, o0, o1, f0 in runs.pieces(i0, i1)]
+        """Rows i0..i1-1 of the order ``runs`` describes (one read per span of runs that
+        follow one another in the file)."""
+        parts = [self.read(f0, f0 + (o1 - o0)) for _, _, o0, o1, f0 in runs.spans(i0, i1)]
         if not parts:
             return np.zeros(0, dtype=self.dtype)
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
@@ -212,6 +213,7 @@ class RunMap:
             starts = np.sort(np.concatenate([starts] + extra))
         self.out = starts.astype(np.int64)
         self.file = order[self.out]
+        self._joined: np.ndarray | None = None
 
     @classmethod
     def from_starts(cls, out: np.ndarray, file: np.ndarray, n: int) -> RunMap:
@@ -220,6 +222,7 @@ class RunMap:
         m.n = int(n)
         m.out = np.asarray(out, dtype=np.int64)
         m.file = np.asarray(file, dtype=np.int64)
+        m._joined = None
         return m
 
     def __len__(self) -> int:
@@ -231,6 +234,35 @@ class RunMap:
         for _, o0, o1, f0 in self.pieces(0, self.n):
             out[o0:o1] = np.arange(f0, f0 + (o1 - o0))
         return out
+
+    @property
+    def joined(self) -> np.ndarray:
+        """Per run: it continues the previous run in the file (its first record follows
+        the previous run's last one), so the two can be read as one."""
+        if self._joined is None:
+            j = np.zeros(len(self.out), dtype=bool)
+            j[1:] = np.diff(self.file) == np.diff(self.out)
+            self._joined = j
+        return self._joined
+
+    def spans(self, i0: int, i1: int, cut: np.ndarray | None = None):
+        """(k0, k1, o0, o1, f0): rows o0..o1-1 (within i0..i1) are the consecutive records
+        f0.. of runs k0..k1-1, which follow one another in the file and, when ``cut`` is
+        given (a flag per run), none of k0+1..k1-1 is flagged. Few spans for many runs:
+        one read each instead of one per run."""
+        if i1 <= i0 or not self.n:
+            return
+        k0 = max(int(np.searchsorted(self.out, i0, "right")) - 1, 0)
+        k1 = int(np.searchsorted(self.out, i1, "left"))       # runs k0..k1-1 hold the rows
+        new = ~self.joined[k0 + 1:k1]
+        if cut is not None:
+            new |= cut[k0 + 1:k1]
+        starts = [k0] + (k0 + 1 + np.flatnonzero(new)).tolist()
+        for ka, kb in zip(starts, starts[1:] + [k1]):
+            o0 = max(i0, int(self.out[ka]))
+            o1 = min(i1, int(self.out[kb]) if kb < len(self.out) else self.n)
+            if o1 > o0:
+                yield ka, kb, o0, o1, int(self.file[ka]) + (o0 - int(self.out[ka]))
 
     def pieces(self, i0: int, i1: int):
         """(run k, o0, o1, f0): rows o0..o1-1 (within i0..i1) are records f0.. of run k."""

@@ -197,7 +197,13 @@ class OrderedTime(Column):
     order, or late samples put in place and repeats left out): per run, the device times
     are unwrapped from the run's first one (kept: a checkpoint) and mapped with its
     segment's clock fit, host_s = c + b * (dev_us - dev0). Identical to the in-memory axis
-    of :func:`pod_timeline`."""
+    of :func:`pod_timeline`.
+
+    Runs that follow one another in the file within a segment (all of a segment's runs, in
+    file order) are read and unwrapped as one span from the first run's checkpoint; each
+    later run is then shifted onto its own checkpoint (a shift of 0 unless the order put
+    other records between them), so the numbers are those of run-by-run unwrapping at the
+    cost of one read per span instead of one per run."""
 
     def __init__(self, records: RecordFile, runs: RunMap, dev_start: np.ndarray,
                  seg_params: list):
@@ -210,23 +216,36 @@ class OrderedTime(Column):
         self._b = np.array([p[2] for p in seg_params])[seg]
         self._c = np.array([p[3] for p in seg_params])[seg]
         self._dev0 = np.array([p[4] for p in seg_params], dtype=np.int64)[seg]
+        self._new_seg = np.zeros(len(seg), dtype=bool)       # a run starts another segment
+        self._new_seg[1:] = np.diff(seg) != 0
+
+    def _spans(self, i0: int, i1: int):
+        """(first run k, o0, o1, unwrapped device times of rows o0..o1-1) per span of
+        i0..i1, each within one segment."""
+        runs = self._runs
+        for k0, k1, o0, o1, f0 in runs.spans(i0, i1, self._new_seg):
+            fs = int(runs.file[k0])
+            dev = unwrap_u32(self._rec.read(fs, f0 + (o1 - o0))["t_us"], int(self._dev[k0]))
+            if k1 - k0 > 1:                   # later runs onto their own checkpoints
+                st = runs.file[k0 + 1:k1] - fs
+                shift = self._dev[k0 + 1:k1] - dev[st]
+                if shift.any():
+                    dev[st[0]:] += np.repeat(shift, np.diff(np.append(st, len(dev))))
+            yield k0, o0, o1, dev[f0 - fs:]
 
     def device_us(self, i0: int, i1: int) -> np.ndarray:
         out = np.empty(max(i1 - i0, 0), dtype=np.int64)
-        for k, o0, o1, f0 in self._runs.pieces(i0, i1):
-            fs = int(self._runs.file[k])
-            dev = unwrap_u32(self._rec.read(fs, f0 + (o1 - o0))["t_us"], int(self._dev[k]))
-            out[o0 - i0:o1 - i0] = dev[f0 - fs:]
+        for _, o0, o1, dev in self._spans(i0, i1):
+            out[o0 - i0:o1 - i0] = dev
         return out
 
     def _read(self, i0: int, i1: int) -> np.ndarray:
-        dev = self.device_us(i0, i1)
-        out = np.empty(len(dev))
-        for k, o0, o1, _ in self._runs.pieces(i0, i1):
-            t = (dev[o0 - i0:o1 - i0] - self._dev0[k]).astype(np.float64)
+        out = np.empty(max(i1 - i0, 0))
+        for k, o0, o1, dev in self._spans(i0, i1):
+            t = out[o0 - i0:o1 - i0]
+            np.subtract(dev, self._dev0[k], out=t, casting="unsafe")   # int64, then float
             t *= self._b[k]
             t += self._c[k]
-            out[o0 - i0:o1 - i0] = t
         return out
 
 
