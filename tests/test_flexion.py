@@ -690,3 +690,28 @@ def test_cli_end_to_end_subprocess(tmp_path):
     assert (rec / "flexion.json").exists() and report.exists()
     for r, tr in zip(obj["reps"], sim.truth["reps"]):
         assert math.isclose(r["peak_pelvis_deg"], tr["peak_pelvis_deg"], abs_tol=2.0)
+
+
+def test_a_sitting_recording_has_no_flexion_test(tmp_path):
+    """Sit-downs and stand-ups are forward bends of the trunk too: they must not be taken
+    for test repetitions (the pelvis is tilted back, as in sitting, before or after them);
+    a recording marked as a sitting day is refused with the command to use instead."""
+    import json
+    import subprocess
+    import sys
+    from posturepod.motion.angles import recording_angles
+    from posturepod.sim.simulate import simulate, write_sim
+    res = simulate("sitting", 0, duration_s=300.0, rate_hz=50.0)
+    out = F.analyze(recording_angles(res.recording), events=res.recording.events)
+    assert out.reps == [], [(r.start_s, r.peak_trunk_deg) for r in out.reps]
+    seated = [e for e in out.excluded if "seated" in e["reason"]]
+    assert len(seated) >= 2, out.excluded
+    assert any("sit-down" in e["reason"] for e in seated)
+    assert any("no standing forward bend" in w for w in out.warnings), out.warnings
+    write_sim(res, tmp_path / "day")
+    r = subprocess.run([sys.executable, "-m", "posturepod.cli", "flexion", str(tmp_path / "day"),
+                        "--no-save"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and "a sitting recording" in r.stderr, r.stderr
+    assert "posturepod sitting" in r.stderr and "Traceback" not in r.stderr
+    meta = json.loads((tmp_path / "day" / "meta.json").read_text())
+    assert meta["protocol"] == "sitting"

@@ -129,6 +129,9 @@ def run(args) -> int:
 
     path = Path(args.rec)
     rec = load(path)
+    if str(rec.meta.get("protocol", "")).lower() == "sitting":
+        raise DataError(f"{path}: a sitting recording (its protocol is 'sitting'): it holds "
+                        f"no forward-flexion test; analyse it with: posturepod sitting {path}")
     from posturepod.motion.angles import recording_angles
     from posturepod.motion.calibration import calibration_for
     import warnings

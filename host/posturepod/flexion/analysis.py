@@ -103,6 +103,20 @@ class FlexionResult:
         }
 
 
+def _seated(t, pelvis_deg, b, limit_deg: float) -> str:
+    """Why bend ``b`` is a sit-down or a stand-up ("" when it is not): the pelvis is tilted
+    back as in sitting (median beyond ``limit_deg``) over the 2 s before it or after it."""
+    for name, lo, hi in (("starts", t[b.start] - 2.0, t[b.start]),
+                         ("ends", t[b.end], t[b.end] + 2.0)):
+        w = (t >= lo) & (t <= hi)
+        if w.sum() >= 3:
+            med = float(np.median(pelvis_deg[w]))
+            if med < limit_deg:
+                return (f"{name} seated (pelvis tilted back {-med:.0f} deg): a "
+                        f"{'stand-up' if name == 'starts' else 'sit-down'}, not a test bend")
+    return ""
+
+
 # --------------------------------------------------------------------------- main entry
 def analyze(series, events: Iterable | None = None,
             config: FlexionConfig | None = None) -> FlexionResult:
@@ -155,6 +169,20 @@ def analyze(series, events: Iterable | None = None,
         if len(rep_ev) != len(test_bends):
             warnings.append(f"{len(rep_ev)} rep_start event(s) but {len(test_bends)} "
                             f"repetition(s) found")
+    # a bend that starts or ends seated is a stand-up or sit-down, not a test bend
+    if np.isfinite(sig["pelvis_deg"]).all():
+        keep = []
+        for b in test_bends:
+            why = _seated(t, sig["pelvis_deg"], b, sc.seated_pelvis_deg)
+            if why:
+                excluded.append({"start_s": float(t[b.start]), "end_s": float(t[b.end]),
+                                 "peak_trunk_deg": float(tr[b.peak]), "reason": why})
+            else:
+                keep.append(b)
+        if len(keep) < len(test_bends) and not keep:
+            warnings.append("no standing forward bend in this recording: every bend "
+                            "starts or ends seated (is it a sitting recording?)")
+        test_bends = keep
     # standing before the calibration bend
     standing: dict[str, Any] = {}
     first_start = bends[0].start if bends else len(t)

@@ -24,6 +24,8 @@ class SegmentConfig:
     bin_deg: float = 30.0           # rhythm bins of trunk flexion
     min_bin_span_deg: float = 10.0  # a partial last bin is reported when at least this wide
     lead_velocity_fraction: float = 0.1  # timing: ignore samples slower than this x peak
+    seated_pelvis_deg: float = -8.0  # pelvis tilted back beyond this (median over 2 s before
+    #                                  a bend or after it) is sitting: a sit-down or stand-up
 
 
 # --------------------------------------------------------------------------- signal helpers
