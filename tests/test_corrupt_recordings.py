@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from posturepod.cli import main
 from posturepod.recordings.loader import load
@@ -84,9 +84,18 @@ damage = st.tuples(st.sampled_from(["truncate", "flip", "zero", "missing"]),
 @settings(max_examples=40, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.tuples(st.sampled_from(FILES_NATIVE), damage), min_size=1, max_size=3))
+# found by the fuzzer: the first record's sequence number and time damaged; it sorted last
+# and its time set the segment's start, moving the pelvis 300 s early (then a traceback)
+@example([("pelvis.imu", ("flip", 0.0, 8, bytes([1, 1, 1, 1, 1, 1, 1, 0x12])))])
 def test_damaged_native_recording(originals, tmp_path, capsys, plan):
     d = _damaged_copy(originals / "native", tmp_path / "n", plan)
     rc = _info_and_angles(capsys, d, tmp_path)
+    if rc == 0 and all(n.endswith(".imu") and k == "flip" for n, (k, *_) in plan):
+        # a damaged record never moves a pod's whole time axis
+        rec, orig = load(d), load(originals / "native")
+        for r, p in rec.pods.items():
+            if len(p) and len(orig.pods[r]):
+                assert abs(float(p.time_s[0]) - float(orig.pods[r].time_s[0])) < 1.0, r
     # a torn .imu file keeps every whole record before the cut
     for name, (kind, where, _, _) in plan:
         if name.endswith(".imu") and kind == "truncate" and rc == 0 and \

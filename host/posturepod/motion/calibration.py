@@ -395,6 +395,12 @@ def calibrate(rec: Recording, *, check_later: bool = True, warn: bool = True,
     # the routine is at the start: work on the first SEARCH_S + 60 s only
     t_lim = min(float(p.time_s[0]) for p in full.values()) + SEARCH_S + 60.0
     pods = {r: _head(p, t_lim) for r, p in full.items()}
+    late = [r for r, p in pods.items() if len(p) < 2]
+    if late:
+        raise CalibrationError(
+            f"pod(s) {', '.join(late)} have no data in the first {SEARCH_S + 60:.0f} s of the "
+            f"recording, where the calibration routine is: the pods' data do not overlap "
+            f"(posturepod info shows where each pod has data)")
     ts0, tb0, source = _find_routine(rec, pods)
     ts1 = tb0 - 0.3          # keep the bend onset out of the stand
     if ts1 - ts0 < LIMITS["stand_min_s"]:

@@ -83,7 +83,9 @@ def _segment_starts(imu: np.ndarray, segs: list[dict]) -> list[dict]:
         if t0 is not None and hi - lo > 1:
             j = int(np.argmin(imu["seq"][lo:hi]))
             if j:
-                dt = (int(imu["t_us"][lo + j]) - int(imu["t_us"][lo]) + (1 << 31)) % (1 << 32)
+                # against the logged time of the first arriving sample (its low 32 bits),
+                # not the file's copy of it, which may be the one damaged record
+                dt = (int(imu["t_us"][lo + j]) - int(t0) + (1 << 31)) % (1 << 32)
                 s = {**s, "t0_dev_us": int(t0) + dt - (1 << 31)}
         out.append(s)
     return out
