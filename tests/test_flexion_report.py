@@ -298,7 +298,8 @@ def test_history_scan_filter_and_order(tmp_path):
     assert p1[1].recorded_at.hour == 9        # +01:00 normalised to UTC
     sit = HI.scan(tmp_path, protocol="sitting")
     keys = [k for k, _, _ in HI.measures_for("sitting", sit)]
-    assert keys == ["slouch_fraction", "mean_lumbar_deg"]
+    assert keys == ["sitting_min", "slouch_pct", "head_forward_pct", "breaks",
+                    "longest_sitting_bout_min"]
     txt = HI.text_table(HI.scan(tmp_path, patient="P-1"), tmp_path)
     assert "flexion: 3 session(s)" in txt and "sitting: 1 session(s)" in txt
 
@@ -351,3 +352,27 @@ def test_history_is_the_patient_folder_only_and_the_same_rule_for_both_reports(t
     (tmp_path / "clinic" / "other" / "deep" / "d3" / "sitting.json").write_text(json.dumps({
         "protocol": "sitting", "patient": "P-7", "summary": {"slouch_pct": 50.0}}))
     assert [d["_dir"] for d in earlier_days(cur, "P-7")] == ["d1"]
+
+
+def test_history_of_sitting_days_reads_as_a_person_expects(tmp_path):
+    """Sitting days: counts as counts ("Breaks 3", not "3.00"), no pattern column (a desk
+    day has no hip pattern); progress panels never blow a 0.002 deg change up into a trend."""
+    for i, (breaks, slouch) in enumerate(((3, 21.5), (5, 12.25))):
+        d = tmp_path / f"day{i}"
+        d.mkdir()
+        (d / "sitting.json").write_text(json.dumps({
+            "protocol": "sitting", "patient": "P-2", "recorded_at": f"2025-03-0{i + 1}T09:00",
+            "summary": {"sitting_min": 300.0, "slouch_pct": slouch, "head_forward_pct": 4.0,
+                        "breaks": breaks, "longest_sitting_bout_min": 55.0}}))
+    txt = HI.text_table(HI.scan(tmp_path, protocol="sitting"), tmp_path)
+    head, rows = txt.splitlines()[1], txt.splitlines()[3:5]
+    assert "Breaks (count)" in head and "pattern" not in head, txt
+    assert rows[0].split()[3:8] == ["300.0", "21.5", "4.0", "3", "55.0"], txt
+    flat = [HI.read_session(_session_file(tmp_path / f"f{i}", "P-2", f"2025-0{i + 1}-01T10:00",
+                                          "normal", 92.499 + 0.001 * i, 0.3))
+            for i in range(3)]
+    fig = HI.plot(flat, protocol="flexion")
+    ax = next(a for a in fig.axes if a.get_title().startswith("Pelvic rotation"))
+    lo, hi = ax.get_ylim()
+    assert hi - lo >= 10.0 - 1e-9
+    assert ax.yaxis.get_major_formatter().get_offset() == ""

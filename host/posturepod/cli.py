@@ -13,7 +13,8 @@ from . import __version__
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="posturepod",
-                                description="IMU posture pods: record, analyse, report.")
+                                description="IMU posture pods: record, analyse, report. "
+                                            "Start here: posturepod demo (no hardware).")
     p.add_argument("--version", action="version", version=f"posturepod {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     from . import commands

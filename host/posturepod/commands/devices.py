@@ -6,7 +6,7 @@ import json
 
 
 def register(sub):
-    p = sub.add_parser("devices", help="list pods on serial ports")
+    p = sub.add_parser("devices", help="list pods on serial ports and BLE pods in range")
     p.add_argument("--port", action="append", default=[],
                    help="also probe this port (a virtual board's link, a UART adapter...)")
     p.add_argument("--all", action="store_true", help="probe every serial port, any VID/PID")

@@ -5,8 +5,9 @@ import time
 
 def register(sub):
     p = sub.add_parser("mark", help="mark a moment in a recording in progress")
-    p.add_argument("rec")
-    p.add_argument("label")
+    p.add_argument("rec", help="the directory of the recording in progress (record --out)")
+    p.add_argument("label", help="what happened, e.g. sit_reference, rep_start, or a word of "
+                   "your own (events.jsonl; the analyses know the documented labels)")
     p.add_argument("--time-s", type=float, help="recording time (default: now)")
     p.set_defaults(func=_run)
 

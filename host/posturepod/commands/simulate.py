@@ -69,9 +69,9 @@ def run(args) -> int:
     write_sim(res, args.out)
     t2 = time.monotonic()
     tr = res.truth
-    n = {r: len(p) for r, p in res.recording.pods.items()}
+    n = ", ".join(f"{r} {len(p)}" for r, p in res.recording.pods.items())
     print(f"{args.out}: {args.protocol} seed {args.seed}, {tr['duration_s']:.1f} s, "
-          f"samples {n}, simulated in {t1 - t0:.1f} s, written in {t2 - t1:.1f} s"
+          f"samples: {n}; simulated in {t1 - t0:.1f} s, written in {t2 - t1:.1f} s"
           + (f", sway {args.sway:g}" if args.sway else "")
           + (", exact calibration routine" if args.exact_protocol else ""))
     if args.protocol == "flexion":

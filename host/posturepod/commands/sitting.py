@@ -117,8 +117,7 @@ def run(args) -> int:
             msgs.append(m)
     for m in msgs:
         print(f"posturepod sitting: warning: {m}", file=sys.stderr)
-    if msgs:
-        summary["warnings"] = msgs
+    summary["warnings"] = msgs          # always there, empty when there was nothing to say
     rec_dir = Path(args.rec)
     if not args.no_save and rec_dir.is_dir():
         try:

@@ -30,6 +30,13 @@ KEY_MEASURES: dict[str, list[tuple[str, str, str]]] = {
         ("peak_neck_deg", "Neck flexion", "deg"),
         ("lumbar_share", "Lumbar share", ""),
     ],
+    "sitting": [
+        ("sitting_min", "Sitting", "min"),
+        ("slouch_pct", "Slouched", "% of sitting"),
+        ("head_forward_pct", "Head forward", "% of sitting"),
+        ("breaks", "Breaks", "count"),
+        ("longest_sitting_bout_min", "Longest sitting bout", "min"),
+    ],
 }
 
 SKIP_DIRS = {".git", "__pycache__", "node_modules", ".venv", "venv"}
@@ -204,16 +211,19 @@ def text_table(sessions: list[Session], root: Path | None = None) -> str:
     lines: list[str] = []
     for proto, ss in by_protocol(sessions).items():
         ms = measures_for(proto, ss)
+        patterns = any(s.pattern for s in ss)      # flexion has one, a sitting day not
         head = ["date", "patient"] + [f"{lab} ({u})" if u else lab for _, lab, u in ms] + \
-            ["pattern", "session"]
+            (["pattern"] if patterns else []) + ["session"]
         rows = []
         for s in ss:
             row = [s.recorded_at.strftime("%Y-%m-%d %H:%M") if s.recorded_at else "?",
                    s.patient or "-"]
             for k, _, u in ms:
                 v = s.value(k)
-                row.append("-" if v is None else (f"{v:.2f}" if not u else f"{v:.1f}"))
-            row.append(s.pattern or "-")
+                row.append("-" if v is None else f"{v:.0f}" if u == "count"
+                           else f"{v:.2f}" if not u else f"{v:.1f}")
+            if patterns:
+                row.append(s.pattern or "-")
             p = s.path.parent
             if root is not None:
                 try:
@@ -230,6 +240,21 @@ def text_table(sessions: list[Session], root: Path | None = None) -> str:
             lines.append("  ".join(str(c).ljust(w) for c, w in zip(r, widths)))
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
+
+
+# the smallest y range a progress panel shows, per unit: a change of 0.002 deg must look
+# like no change, not like a decline
+MIN_SPAN = {"deg": 10.0, "": 0.1, "% of sitting": 10.0, "min": 10.0, "count": 2.0}
+
+
+def _min_span(ax, values, span: float) -> None:
+    vals = [v for v in values if v is not None]
+    if not vals:
+        return
+    lo, hi = min(vals), max(vals)
+    if hi - lo < span:
+        mid = (lo + hi) / 2
+        ax.set_ylim(mid - span / 2, mid + span / 2)
 
 
 PATTERN_COLORS = {"normal": "#2e7d32", "inhibited_hip": "#b71c1c", "inconclusive": "#9e9e9e"}
@@ -276,6 +301,8 @@ def plot(sessions: list[Session], fig=None, *, protocol: str | None = None,
         ax.set_title(f"{label}" + (f" ({unit})" if unit else "")
                      + (f" [{proto}]" if len(groups) > 1 else ""), fontsize=9)
         ax.tick_params(labelsize=7)
+        ax.ticklabel_format(axis="y", useOffset=False, style="plain")   # no "+9.2e1"
+        _min_span(ax, [s.value(key) for s in ss], MIN_SPAN.get(unit, 1.0))
         ax.grid(alpha=0.3)
         loc = mdates.AutoDateLocator(minticks=2, maxticks=5)
         ax.xaxis.set_major_locator(loc)
