@@ -120,3 +120,32 @@ def test_citations_resolve_to_the_checked_reference_list(result):
     assert {"Healy 2008", "Dunstan 2012", "Caneiro 2010"} <= cited
     assert cited <= set(keys), cited - set(keys)
     assert "Najafi" not in text and "before publication" not in text
+
+
+def test_report_shows_the_buzzes_really_given_and_one_duration_style(result):
+    """The live tool's buzz events are what the wearer felt: the report shows them beside
+    what the analysis would give, instead of only the latter (the demo buzzed twice while
+    the report said 'would have given: 0'); durations read 43 s, 4 min 05 s, 2 h 05 min."""
+    import re
+    from posturepod.sitting.report import _hm
+    assert (_hm(43.2), _hm(245.0), _hm(7500.0)) == ("43 s", "4 min 05 s", "2 h 05 min")
+    s = dict(result.summary)
+    s["live_alerts"] = {"slouch_buzzes": 2, "head_forward_buzzes": 1, "break_reminders": 0}
+    text = build_report(type(result)(summary=s, timeline=result.timeline))
+    plain = re.sub(r"<[^>]+>", " ", text)
+    assert re.search(r"Buzzes given live\s+2 slouch, 1 head forward", plain), plain[:3000]
+    assert "Alerts by this analysis" in plain and "would have given" not in plain
+    assert "shorter slumps are not counted" in plain
+    assert "Buzzes given live" not in build_report(result)       # no live run: not invented
+
+
+def test_the_live_tools_buzz_events_are_counted():
+    from posturepod.recordings.data import Event
+    from posturepod.sim.simulate import simulate
+    from posturepod.sitting import analyse_recording
+    rec = simulate("sitting", 3, duration_s=240.0, rate_hz=50.0).recording
+    assert "live_alerts" not in analyse_recording(rec).summary
+    rec.events += [Event(100.0, "buzz:slouch_buzz"), Event(220.0, "buzz:slouch_buzz"),
+                   Event(150.0, "buzz:break_reminder"), Event(151.0, "notice:slouch_episode")]
+    assert analyse_recording(rec).summary["live_alerts"] == {
+        "slouch_buzzes": 2, "head_forward_buzzes": 0, "break_reminders": 1}

@@ -266,6 +266,11 @@ def analyse_recording(rec, cfg: SittingConfig | None = None, *, patient: str | N
                          break_after_s=break_after_s)
     s = res.summary
     _mark_unmeasured(s, set(rec.pods))
+    live = [e.label.removeprefix("buzz:") for e in rec.events if e.label.startswith("buzz:")]
+    if live:        # the live tool ran: what the wearer really felt
+        s["live_alerts"] = {"slouch_buzzes": live.count("slouch_buzz"),
+                            "head_forward_buzzes": live.count("head_forward_buzz"),
+                            "break_reminders": live.count("break_reminder")}
     patient = patient or (rec.meta.get("patient") if rec.meta else None)
     s["patient"] = patient
     s["recorded_at"] = recorded_at(rec)

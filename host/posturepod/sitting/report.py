@@ -64,9 +64,36 @@ def _deg(x) -> str:
 
 
 def _hm(seconds: float) -> str:
+    """One style for every duration in the report: 43 s, 4 min 05 s, 2 h 05 min."""
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        m, sec = divmod(int(round(seconds)), 60)
+        return f"{m} min {sec:02d} s"
     m = int(round(seconds / 60.0))
     h, m = divmod(m, 60)
-    return f"{h} h {m:02d} min" if h else f"{m} min"
+    return f"{h} h {m:02d} min"
+
+
+def _alert_rows(s: dict, brk_after: float) -> list[tuple[str, str]]:
+    """The buzzes the wearer really got (the live tool's buzz events in the recording), and
+    what the analysis' episodes would have given by the same rule: they differ when the live
+    angles (causal filter) and the offline ones part near a threshold, or the live tool ran
+    with other settings."""
+    a = s["alerts"]
+    rows = []
+    live = s.get("live_alerts")
+    if live is not None:
+        rows.append(("Buzzes given live", f"{live['slouch_buzzes']} slouch, "
+                     f"{live['head_forward_buzzes']} head forward, "
+                     f"{live['break_reminders']} break reminder(s) (events in the recording)"))
+    rows.append(("Alerts by this analysis" if live is not None else
+                 "Alerts the live tool would have given",
+                 f"{a['slouch_buzzes']} slouch, {a['head_forward_buzzes']} head forward (after "
+                 f"{a['buzz_after_s']:.0f} s of one posture, again every "
+                 f"{a.get('buzz_repeat_s', 0):.0f} s while it lasts), {a['break_reminders']} "
+                 f"break reminder(s) (after {brk_after / 60:.0f} min)"))
+    return rows
 
 
 def _mask_from_intervals(t0: np.ndarray, t1: np.ndarray, eps: list[dict]) -> np.ndarray:
@@ -369,7 +396,8 @@ def build_report(result, *, history: list[dict] | None = None, title: str | None
     key = H.key_values([
         ("Sitting", _hm(sit)),
         ("Slouched", f"{_hm(s['slouch_s'])} ({pct(s['slouch_s'])}), "
-                     f"{len(s['slouch_episodes'])} episode(s)"),
+                     f"{len(s['slouch_episodes'])} episode(s) of at least "
+                     f"{th['slouch_min_s']:.0f} s (shorter slumps are not counted)"),
         ("Head forward", "not measured (needs the head and thorax pods)"
          if s["head_forward_s"] is None else
          f"{_hm(s['head_forward_s'])} ({pct(s['head_forward_s'])}), "
@@ -378,11 +406,7 @@ def build_report(result, *, history: list[dict] | None = None, title: str | None
         ("Breaks", f"{len(s['breaks'])} (standing or walking at least "
                    f"{th['break_min_s']:.0f} s)"),
         ("Longest sitting bout", _hm(longest)),
-        ("Alerts the live tool would have given",
-         f"{s['alerts']['slouch_buzzes']} slouch, {s['alerts']['head_forward_buzzes']} "
-         f"head forward (after {s['alerts']['buzz_after_s']:.0f} s), "
-         f"{s['alerts']['break_reminders']} break reminder(s) (after "
-         f"{brk_after / 60:.0f} min)"),
+        *_alert_rows(s, brk_after),
     ])
     secs.append(H.section("Summary", H.callout(key, kind=kind, title="The day at a glance"),
                           H.paragraph(
