@@ -376,3 +376,22 @@ def test_history_of_sitting_days_reads_as_a_person_expects(tmp_path):
     lo, hi = ax.get_ylim()
     assert hi - lo >= 10.0 - 1e-9
     assert ax.yaxis.get_major_formatter().get_offset() == ""
+
+
+def test_dates_are_shown_in_local_time(monkeypatch):
+    """Reports show a recording's UTC date in the clinic's local time, not raw ISO UTC."""
+    import time
+    if not hasattr(time, "tzset"):
+        pytest.skip("time.tzset is POSIX only")
+    monkeypatch.setenv("TZ", "Europe/Berlin")
+    time.tzset()
+    try:
+        assert H.local_time("2026-12-04T17:53:09+00:00") == "Fri 4 Dec 2026, 18:53 (UTC+01:00)"
+        assert H.local_time("2026-07-01T10:00:00Z") == "Wed 1 Jul 2026, 12:00 (UTC+02:00)"
+        assert H.local_time(None) == "–" and H.local_time("soon") == "soon"
+        text = FR.build_report(_result("normal", peaks=(110, 112)), patient="P-1",
+                               recorded_at="2026-12-04T17:53:09+00:00")
+        assert "Fri 4 Dec 2026, 18:53 (UTC+01:00)" in text and "17:53:09+00:00" not in text
+    finally:
+        monkeypatch.undo()
+        time.tzset()

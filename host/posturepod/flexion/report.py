@@ -577,7 +577,7 @@ def build_report(result: F.FlexionResult, *, patient: str | None = None,
     if patient:
         header.append(("Patient ID", patient))
     if recorded_at:
-        header.append(("Recorded", recorded_at))
+        header.append(("Recorded", H.local_time(recorded_at)))
     if recording:
         header.append(("Recording", recording))
     header.append(("Repetitions", f"{len(result.reps)} found, "

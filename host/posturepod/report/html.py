@@ -149,6 +149,24 @@ def bullet_list(items: Iterable, *, ordered: bool = False) -> Markup:
     return Markup(f"<{tag}>" + "".join(f"<li>{escape(i)}</li>" for i in items) + f"</{tag}>")
 
 
+def local_time(iso, none: str = "–") -> str:
+    """An ISO 8601 time (a recording's UTC date) as a person reads it: in the local time of
+    this computer, e.g. "Fri 4 Dec 2026, 18:53 (UTC+01:00)"."""
+    from datetime import datetime, timezone
+    if not iso:
+        return none
+    try:
+        dt = datetime.fromisoformat(str(iso).replace("Z", "+00:00"))
+    except ValueError:
+        return str(iso)
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    loc = dt.astimezone()
+    off = loc.strftime("%z")
+    zone = f"UTC{off[:3]}:{off[3:]}" if off not in ("", "+0000") else "UTC"
+    return f"{loc:%a} {loc.day} {loc:%b %Y, %H:%M} ({zone})"
+
+
 def fmt(x, nd: int = 1, unit: str = "", none: str = "–") -> str:
     """Number formatting for tables: None/NaN -> dash."""
     if x is None:

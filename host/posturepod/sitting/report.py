@@ -56,7 +56,7 @@ def _clock_start(summary: dict) -> datetime | None:
         dt = datetime.fromisoformat(str(txt).replace("Z", "+00:00"))
     except ValueError:
         return None
-    return dt
+    return dt.astimezone() if dt.tzinfo is not None else dt    # clock times in local time
 
 
 def _deg(x) -> str:
@@ -378,7 +378,7 @@ def build_report(result, *, history: list[dict] | None = None, title: str | None
     th = s["thresholds"]
     sit = s["sitting_s"]
     hdr = [("Patient", s.get("patient") or "–"),
-           ("Recorded", s.get("recorded_at") or "–"),
+           ("Recorded", H.local_time(s.get("recorded_at"))),
            ("Recording", s.get("recording") or "–"),
            ("Duration", _hm(s["duration_s"]))]
     secs = [H.calibration_banner(s.get("calibration"))]
