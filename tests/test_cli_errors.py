@@ -173,3 +173,39 @@ def test_failed_connect_keeps_a_folder_it_did_not_make(tmp_path):
                               "--no-live"], capture_output=True, text=True, timeout=6)
     assert r.returncode == 1
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+
+
+def _in_a_terminal(args, timeout_s=300) -> str:
+    """Run the CLI with stdout and stderr on a pseudo-terminal, as a person would; all it
+    wrote to the screen."""
+    import os
+    import pty
+    import select
+    import time
+    pid, fd = pty.fork()
+    if pid == 0:                                   # child: the command
+        os.execv(sys.executable, [sys.executable, "-m", "posturepod.cli", *map(str, args)])
+    out = b""
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        r, _, _ = select.select([fd], [], [], 1.0)
+        if r:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+    os.waitpid(pid, 0)
+    return out.decode("utf-8", "replace")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")
+def test_long_analysis_shows_progress_in_a_terminal_only(sitting_dir):
+    screen = _in_a_terminal(["sitting", sitting_dir, "--no-save"])
+    assert "analysing the day" in screen and "s" in screen, screen[-2000:]
+    assert "slouch" in screen                      # and then the result
+    r = subprocess.run([*CLI, "sitting", str(sitting_dir), "--no-save", "--json"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and "analysing" not in r.stderr + r.stdout

@@ -144,4 +144,5 @@ def test_selftest_fails_without_an_imu(tmp_path):
 def test_selftest_without_a_pod(tmp_path):
     r = subprocess.run(CLI + ["selftest", "--port", str(tmp_path / "nope"), "--yes"],
                        capture_output=True, text=True, timeout=60)
-    assert r.returncode == 1 and "is the firmware flashed?" in r.stderr
+    assert r.returncode == 1 and "no such port" in r.stderr, r.stderr
+    assert "is the firmware flashed?" not in r.stderr     # not for a port that is not there

@@ -107,7 +107,10 @@ def _demo(a, work: Path, out: Path) -> int:
             return 2
     else:
         Patient = VirtualPatient
-    with Patient(work / "boards", trace=trace, t0_us=t0, rate_hz=a.rate_hz) as vp:
+    from ._progress import progress_bar
+    with Patient(work / "boards", trace=trace, t0_us=t0, rate_hz=a.rate_hz) as vp, \
+            progress_bar("recording the virtual patient", seconds + lead_s,
+                         quiet=not a.no_live) as update, _ticking(update):
         pods = vp.links
         # start recording shortly before the patient starts moving (trace time 0)
         while monotonic_us() < t0 - 1_500_000:
@@ -135,6 +138,29 @@ def _demo(a, work: Path, out: Path) -> int:
     (out / "truth.json").write_text(__import__("json").dumps(truth))
     print_summary(out)
     return _analyse(a, out)
+
+
+class _ticking:
+    """Calls ``update(seconds since entering)`` twice a second in a thread (the recording
+    loops run in the main thread)."""
+
+    def __init__(self, update):
+        self.update = update
+        self.stop = None
+
+    def __enter__(self):
+        import threading
+        self.stop = threading.Event()
+        t0 = time.monotonic()
+
+        def run():
+            while not self.stop.wait(0.5):
+                self.update(time.monotonic() - t0)
+        threading.Thread(target=run, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
 
 
 def _analyse(a, out: Path) -> int:

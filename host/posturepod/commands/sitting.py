@@ -105,10 +105,17 @@ def run(args) -> int:
         warnings.simplefilter("always")
         cal = calibration_for(rec, args.calibration,
                               accept_failed=args.accept_doubtful_calibration)
+        from posturepod.motion.angles import iter_angles
         from posturepod.sitting.config import SittingConfig
+        from ._progress import chunks_with_progress, progress_bar
         cfg = SittingConfig(buzz_repeat_s=args.buzz_repeat)
-        res = analyse_recording(rec, cfg, patient=args.patient, buzz_after_s=args.buzz_after,
-                                break_after_s=args.break_after * 60.0, calibration=cal)
+        t0 = min((float(p.time_s[0]) for p in rec.pods.values() if len(p)), default=0.0)
+        with progress_bar("analysing the day", rec.duration_s, quiet=args.json) as update:
+            chunks = chunks_with_progress(
+                iter_angles(rec, chunk_s=cfg.chunk_s, calibration=cal), update, t0)
+            res = analyse_recording(rec, cfg, patient=args.patient, chunks=chunks,
+                                    buzz_after_s=args.buzz_after,
+                                    break_after_s=args.break_after * 60.0, calibration=cal)
     summary = res.summary
     msgs = []
     for w in caught:

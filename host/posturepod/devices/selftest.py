@@ -321,14 +321,19 @@ def _run(link, info, rep, yes, still_s, rotated_s, rotate_timeout_s, say, ask):
 
     _prompt(yes, say, ask, "Now turn the pod over (or rotate it 90 degrees), lay it still "
                            "again, then press Enter.")
-    say("waiting for the pod to be turned and still...")
+    say(f"waiting for the pod to be turned and still (up to {rotate_timeout_s:.0f} s)...")
     t_end = time.monotonic() + rotate_timeout_s
     k = None
+    told = rotate_timeout_s
     while time.monotonic() < t_end:
         s = col.stream()
         k = find_rotated(s, still.stop, g0, bias, odr)
         if k is not None:
             break
+        left = t_end - time.monotonic()
+        if left < told - 10:            # a countdown every 10 s
+            told = left
+            say(f"  ... {left:.0f} s left to turn the pod")
         time.sleep(0.25)
     if k is None:
         rep.items.append(Item("rotation seen", False, "none",

@@ -105,6 +105,8 @@ class Board:
             raise DeployError(f"no board on {self.port}: cannot open the port ({e}); is it "
                               "in use by another program (a serial terminal, a recording)? "
                               "On Linux, are you in the dialout group?") from None
+        self.log(f"waiting for MicroPython's REPL on {self.port} (up to "
+                 f"{self.timeout_s:.0f} s)...")
         seen = io.StringIO()
         try:
             with contextlib.redirect_stdout(seen):
