@@ -149,3 +149,20 @@ def test_the_live_tools_buzz_events_are_counted():
                    Event(150.0, "buzz:break_reminder"), Event(151.0, "notice:slouch_episode")]
     assert analyse_recording(rec).summary["live_alerts"] == {
         "slouch_buzzes": 2, "head_forward_buzzes": 0, "break_reminders": 1}
+
+
+def test_what_next_follows_the_days_numbers(result):
+    from posturepod.sitting.report import what_next
+    s = dict(result.summary)
+    base = what_next(s)
+    assert base[-1].startswith("Measure again")
+    long_day = {**s, "longest_sitting_bout_s": 3 * 3600.0, "sitting_s": 6 * 3600.0,
+                "slouch_s": 3 * 3600.0, "head_forward_s": 0.0}
+    tips = " ".join(what_next(long_day))
+    assert "every 30 min" in tips and "3 h 00 min" in tips and "Slouched for 50%" in tips
+    assert "Head forward" not in tips
+    fine = {**s, "longest_sitting_bout_s": 600.0, "sitting_s": 3600.0, "slouch_s": 60.0,
+            "head_forward_s": 60.0}
+    assert what_next(fine)[0].startswith("Nothing stands out")
+    text = build_report(result)
+    assert 'id="next"' in text and "What next" in text

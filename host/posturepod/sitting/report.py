@@ -96,6 +96,40 @@ def _alert_rows(s: dict, brk_after: float) -> list[tuple[str, str]]:
     return rows
 
 
+def what_next(s: dict) -> list[str]:
+    """Plain suggestions from the day's numbers, for the wearer and the clinician (not a
+    diagnosis, not a prescription): breaks, slouch, head, and measuring again."""
+    sit = s.get("sitting_s") or 0.0
+    brk_after = s["alerts"]["break_after_s"]
+    out = []
+    longest = s.get("longest_sitting_bout_s") or 0.0
+    if longest > brk_after:
+        out.append(f"Stand up or walk at least every {brk_after / 60:.0f} min: the longest "
+                   f"sitting bout was {_hm(longest)}. The live tool reminds you "
+                   f"(posturepod sitting --pod ...).")
+    slouch = s["slouch_s"] / sit if sit else 0.0
+    if slouch > 0.25:
+        out.append(f"Slouched for {100 * slouch:.0f}% of the sitting time: sit back in the "
+                   "chair with the pelvis upright; the live buzz after a minute of slouch "
+                   "helps to notice it. A pelvis that keeps tilting back can come from tight "
+                   "hamstrings and hip muscles: ask your clinician about the forward-flexion "
+                   "test (posturepod flexion).")
+    hf = s.get("head_forward_s")
+    if hf is not None and sit and hf / sit > 0.15:
+        out.append(f"Head forward for {100 * hf / sit:.0f}% of the sitting time: check the "
+                   "screen height and distance, and what draws the head forward (a laptop, "
+                   "small text, a phone).")
+    if s.get("calibration", {}).get("quality") not in (None, "good"):
+        out.append("The calibration was not good (see the banner): repeat it at the start "
+                   "of the next day, standing still and looking ahead.")
+    if not out:
+        out.append("Nothing stands out on this day: keep the breaks and the upright sitting.")
+    out.append("Measure again on a similar day in a few weeks (same pods, same places) and "
+               "compare: the report then shows the earlier days, and posturepod history "
+               "lists them.")
+    return out
+
+
 def _mask_from_intervals(t0: np.ndarray, t1: np.ndarray, eps: list[dict]) -> np.ndarray:
     m = np.zeros(len(t0), bool)
     for e in eps:
@@ -137,15 +171,21 @@ def _per_minute(t0, values, sel, start, n_min):
 
 
 def _time_axis(ax, start_s, end_s, clock0: datetime | None):
-    """Hour ticks: clock time when the recording's start time is known, else hours."""
+    """Ticks that fit the recording's length (4-8 of them, from 1 min to 2 h apart): clock
+    time when the recording's start time is known, else minutes (under 2 h) or hours from
+    the start. The axis itself is in hours."""
     dur_h = max((end_s - start_s) / 3600.0, 1e-6)
-    step = 0.5 if dur_h <= 3 else 1.0 if dur_h <= 10 else 2.0
+    step = next((m / 60.0 for m in (1, 2, 5, 10, 15, 30, 60, 120)
+                 if dur_h / (m / 60.0) <= 8), 4.0)
     ticks = np.arange(0.0, dur_h + 1e-9, step)
     ax.set_xticks(ticks)
     if clock0 is not None:
         ax.set_xticklabels([(clock0 + timedelta(hours=float(h))).strftime("%H:%M")
                             for h in ticks])
         ax.set_xlabel("time of day")
+    elif dur_h < 2.0:
+        ax.set_xticklabels([f"{h * 60:.0f}" for h in ticks])
+        ax.set_xlabel("minutes from the start of the recording")
     else:
         ax.set_xticklabels([f"{h:g}" for h in ticks])
         ax.set_xlabel("hours from the start of the recording")
@@ -208,7 +248,7 @@ def fig_timeline(summary, tl, clock0):
         ax2.plot(xm, y, color=color, lw=1.0, label=f"{name} (minute median)")
         ax2.axhline(thr, color=color, lw=0.8, ls="--")
     ax2.axhline(0.0, color="#555", lw=0.6)
-    ax2.set_ylabel("deg vs upright sitting", fontsize=8)
+    ax2.set_ylabel("° vs upright\nsitting", fontsize=8)
     ax2.legend(fontsize=7, ncol=3, loc="upper left", frameon=False)
     _time_axis(ax2, start, end, clock0)
     _style(ax2)
@@ -242,13 +282,16 @@ def fig_hourly(summary, clock0):
 
 def fig_distributions(summary):
     th = summary["thresholds"]
-    fig = H.new_figure(10.0, 2.8)
-    specs = (("pelvis_rel_deg", "pelvic tilt vs upright sitting (deg)", H.COLORS["pelvis"],
+    fig = H.new_figure(10.0, 2.9)
+    specs = (("pelvis_rel_deg", "pelvic tilt (°)\nnegative: tilted back", H.COLORS["pelvis"],
               -th["slouch_pelvis_deg"], "below"),
-             ("neck_rel_deg", "neck flexion vs upright sitting (deg)", H.COLORS["neck"],
+             ("lumbar_rel_deg", "lumbar flexion (°)\npositive: more flexed (flatter)",
+              H.COLORS["lumbar"], th["slouch_lumbar_deg"], "above"),
+             ("neck_rel_deg", "neck flexion (°)\npositive: head forward", H.COLORS["neck"],
               th["head_forward_deg"], "above"))
+    specs = tuple(x for x in specs if x[0] in summary["distributions"])
     for i, (key, label, color, thr, side) in enumerate(specs):
-        ax = fig.add_subplot(1, 2, i + 1)
+        ax = fig.add_subplot(1, len(specs), i + 1)
         d = summary["distributions"][key]
         sec = np.asarray(d["seconds"], float)
         edges = d["lo_deg"] + d["bin_deg"] * np.arange(len(sec) + 1)
@@ -262,7 +305,7 @@ def fig_distributions(summary):
         ax.set_xlabel(label, fontsize=8)
         ax.set_ylabel("minutes sitting", fontsize=8)
         _style(ax)
-    fig.subplots_adjust(wspace=0.3)
+    fig.subplots_adjust(wspace=0.3, bottom=0.25)
     return fig
 
 
@@ -436,17 +479,21 @@ def build_report(result, *, history: list[dict] | None = None, title: str | None
         H.table(["Hour", "Sitting (min)", "Slouched (min)", "Head forward (min)",
                  "Forward lean (min)", "Breaks"], rows, align="lrrrrr", cls="data compact")))
     secs.append(H.section(
-        "Pelvic tilt and neck angle",
+        "Pelvic tilt, lumbar and neck angles",
         H.figure(H.figure_svg(fig_distributions(s), title="distributions"),
-                 "Time spent sitting at each pelvic tilt and neck angle, against the upright "
-                 "sitting reference (0). Red: beyond the slouch / head-forward threshold "
-                 "(dashed); a posture counts as an episode only when held "
+                 "Time spent sitting at each pelvic tilt, lumbar flexion and neck angle, "
+                 "against the person's upright sitting (0). Signs: a negative pelvic tilt is "
+                 "the pelvis tilted back; a positive lumbar angle is the lower back more "
+                 "flexed (flatter); a positive neck angle is the head more forward. Slouch is "
+                 "the pelvis or the lumbar spine beyond its threshold. Red: beyond the slouch "
+                 "/ head-forward threshold (dashed); a posture counts as an episode only when "
+                 "held "
                  f"{th['slouch_min_s']:.0f} s (slouch) or {th['head_forward_min_s']:.0f} s "
                  "(head forward).")))
     brk_rows = []
     for i, b in enumerate(s["breaks"]):
         when = ((clock0 + timedelta(seconds=b["start_s"] - s["start_s"])).strftime("%H:%M:%S")
-                if clock0 else f"{(b['start_s'] - s['start_s']) / 3600:.2f} h")
+                if clock0 else f"{_hm(b['start_s'] - s['start_s'])} from the start")
         brk_rows.append([i + 1, when, H.fmt(b["duration_s"] / 60.0, 1)])
     bout_part = [H.figure(H.figure_svg(fig_bouts(s, clock0, brk_after), title="sitting bouts"),
                           "Sitting bouts (bar height = length; red when longer than the "
@@ -462,6 +509,9 @@ def build_report(result, *, history: list[dict] | None = None, title: str | None
                                  "[Healy 2008] and short walking breaks every 20 min lowered "
                                  "glucose and insulin after a test drink [Dunstan 2012]."))
     secs.append(H.section("Breaks and sitting bouts", *bout_part))
+    secs.append(H.section("What next", H.bullet_list(what_next(s)), H.paragraph(
+        "Suggestions from this day's numbers, not a diagnosis; the clinician decides what "
+        "to do."), id="next"))
     secs.append(H.section(
         "Why it matters: the chain",
         H.figure(H.figure_svg(fig_chain(s), title="postural chain"),
