@@ -205,7 +205,8 @@ def test_report_too_close_to_the_thresholds():
     assert "deep enough" in text and "cannot tell on which side of the rule" in text
     assert "too shallow" not in text
     assert text.count("Not judged (too close to the thresholds)") == 3
-    assert "within 1 deg of the 50 deg threshold: the measurement cannot tell" in text
+    assert "within 1° of the 50° threshold: the measurement cannot tell" in text
+    assert not re.search(r"\d deg\b", text.split("<h2")[1])      # degree signs in the result
     line = re.search(r"Margin \(typical repetition\): [^<]*", text).group(0)
     assert "could change the verdict, so it is not judged" in line
     # split judged repetitions with the typical one in the band

@@ -341,7 +341,9 @@ footer.page { margin-top: 30px; border-top: 1px solid var(--line); padding-top: 
 @media print {
   @page { size: A4; margin: 14mm 12mm; }
   body { max-width: none; padding: 0; font-size: 11pt; }
-  h2 { break-after: avoid; page-break-after: avoid; }
+  h2, h3, h4, .callout > h3 { break-after: avoid; page-break-after: avoid; }
+  h2 + *, h3 + * { break-before: avoid; page-break-before: avoid; }
+  table { font-size: 9pt; } th { font-size: 8.5pt; }
   figure, table, .callout, .refs, tr { break-inside: avoid; page-break-inside: avoid; }
   .figrow { display: block; }
   .noprint { display: none; }
