@@ -86,3 +86,27 @@ def test_a_pod_that_drops_out_is_shown_in_red_on_the_wearer_screen(tmp_path):
     assert re.search(r"\b\d\d:\d\d  slouch for 60 s", text), text        # clock time
     assert "Ctrl-C stops" in text
     assert all(len(ln) <= 80 for ln in text.splitlines())
+
+
+def test_once_seated_the_wearer_sees_angles_against_upright_sitting():
+    """The thresholds look at the angles against the person's upright sitting, so that is
+    what the screen shows once the reference is taken (not the standing calibration)."""
+    from rich.console import Console
+
+    from posturepod.motion.live import LiveAngles
+    from posturepod.pods.session import Session
+    from posturepod.sitting.guide import SittingGuide, render
+    day = synth_day(4, duration_s=300.0)
+    s = day.series
+    mon = LivePostureMonitor(acc_rate_hz=25.0, reference_time_s=day.events[-1].time_s)
+    for i in range(len(s.time_s)):
+        mon.update(s.time_s[i], s.pelvis_deg[i], s.thorax_deg[i], s.head_deg[i],
+                   acc=day.acc[i])
+    guide = SittingGuide(LiveAngles({}), lambda *a: None, monitor=mon)
+    c = Console(record=True, width=80, file=open("/dev/null", "w"))
+    c.print(render(guide, Session({}), 1.0))
+    text = c.export_text()
+    rel = mon.engine.state()["rel_deg"]
+    line = next(ln for ln in text.splitlines() if "vs your upright sitting:" in ln)
+    assert f"pelvis {rel['pelvis_deg']:+.0f}°" in line and "lumbar" in line, line
+    assert "vs standing" not in text and "thorax" not in line

@@ -151,11 +151,11 @@ class CalibrationGuide:
         return PROMPTS.get(self.phase, "")
 
 
-def angle_text(angles: dict) -> str:
-    """One line of the five angles for the live views."""
-    return "angles (deg): " + "  ".join(
-        f"{k[:-4]} {v:+6.1f}" if not math.isnan(v) else f"{k[:-4]}   -- "
-        for k, v in angles.items())
+def angle_text(angles: dict, label: str = "vs standing") -> str:
+    """One line of the angles for the live views (fits 76 columns)."""
+    return f"{label}: " + " ".join(
+        f"{k.removesuffix('_deg')} {v:+.0f}°" if not math.isnan(v)
+        else f"{k.removesuffix('_deg')} --" for k, v in angles.items())
 
 
 def attach_live(session) -> tuple[LiveAngles, object, list]:

@@ -113,10 +113,17 @@ def render(guide: SittingGuide, session, elapsed: float):
     from rich.panel import Panel
     from rich.text import Text
     from posturepod.pods.acquire import pod_problems, status_table
-    body = [Text(guide.prompt(), style="bold"), Text(angle_text(guide.live.angles()))]
     eng = getattr(guide.monitor, "engine", None)
+    state = eng.state() if eng is not None else {}
+    rel = state.get("rel_deg")
+    if rel:       # what the thresholds look at: the angles against upright sitting
+        shown = {k: rel[k] for k in ("pelvis_deg", "lumbar_deg", "neck_deg") if k in rel}
+        angles = angle_text(shown, "vs your upright sitting")
+    else:
+        angles = angle_text(guide.live.angles())
+    body = [Text(guide.prompt(), style="bold"), Text(angles)]
     if eng is not None:
-        body.append(Text(status_line(eng.state()), style="bold"))
+        body.append(Text(status_line(state), style="bold"))
     tot = guide.totals()
     body.append(Text(f"today: {tot['slouch_buzzes']} slouch buzzes, "
                      f"{tot['head_forward_buzzes']} head-forward buzzes, "
