@@ -15,6 +15,10 @@ def test_demo_20s_then_info_json(tmp_path):
                         "--out", str(out), "--no-live"], capture_output=True, text=True,
                        timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
+    # what a physio reads: the recording and the report, not clock offsets and latencies
+    said = r.stdout + r.stderr
+    assert "nothing lost" in said and "report:" in said, said
+    assert "ppm" not in said and "offset" not in said and "latency" not in said, said
     r = subprocess.run([sys.executable, "-m", "posturepod.cli", "info", str(out), "--json"],
                        capture_output=True, text=True, timeout=60)
     d = json.loads(r.stdout)

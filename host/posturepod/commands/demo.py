@@ -83,7 +83,6 @@ def _demo(a, work: Path, out: Path) -> int:
     from posturepod.devices.virtual.patient import VirtualPatient, monotonic_us
     from posturepod.pods.acquire import record
 
-    from .info import print_summary
     if not a.patient:
         import secrets
         a.patient = "demo-" + secrets.token_hex(3)
@@ -122,9 +121,7 @@ def _demo(a, work: Path, out: Path) -> int:
                            patient=a.patient, live_view=not a.no_live, max_s=seconds,
                            extra_meta=meta)
             print(f"guided capture: {g['reps']} bends, warnings: "
-                  f"{'; '.join(g['warnings']) or 'none'}; live angles updated "
-                  f"{g['latency_ms_median']:.2f} ms (median) after a frame arrived",
-                  file=sys.stderr)
+                  f"{'; '.join(g['warnings']) or 'none'}", file=sys.stderr)
         elif a.protocol == "sitting":
             from posturepod.sitting.guide import run_live
             r = run_live(pods, out, buzz_after_s=a.buzz_after, break_after_s=1800.0,
@@ -136,8 +133,20 @@ def _demo(a, work: Path, out: Path) -> int:
             record(pods, out, seconds=seconds, protocol=a.protocol, patient=a.patient,
                    live=not a.no_live, extra_meta=meta)
     (out / "truth.json").write_text(__import__("json").dumps(truth))
-    print_summary(out)
+    _recorded(out)
     return _analyse(a, out)
+
+
+def _recorded(out: Path) -> None:
+    """What was recorded, for the person running the demo (clock offsets, drift and link
+    figures are for `posturepod info`)."""
+    from .info import summary
+    s = summary(out)
+    pods = ", ".join(f"{p['role']} {p['samples']} samples" for p in s["pods"])
+    lost = sum(p["lost_samples"] for p in s["pods"])
+    print(f"recorded {out}: {s['duration_s']:.0f} s, {pods}"
+          + (f", {lost} samples lost" if lost else ", nothing lost")
+          + f" (details: posturepod info {out})")
 
 
 class _ticking:
