@@ -544,3 +544,33 @@ def test_restless_signals_are_smooth_and_zero_mean():
     assert abs(mean(s, 0.5, 6.0)) < 1e-6
     b.zero_mean(2.5, 3.9)           # part of a burst: the quadrature
     assert abs(b.offset) > 0.01 and abs(mean(b, 2.5, 3.9)) < 1e-6
+
+
+def test_simulate_writes_a_trace_that_virtual_boards_accept(tmp_path):
+    """simulate --trace: what each pod's IMU feels, as a virtual board reads it; the check a
+    virtual board makes first says what is wrong with any other file."""
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    from posturepod.devices.virtual.trace import check_trace, read_trace
+    from posturepod.sim.simulate import simulate
+    trace = tmp_path / "p.trace"
+    r = subprocess.run([sys.executable, "-m", "posturepod.cli", "simulate", "--protocol",
+                        "flexion", "--seed", "2", "--out", str(tmp_path / "rec"), "--trace",
+                        str(trace)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "trace for virtual boards" in r.stdout
+    rate, pods = read_trace(trace)
+    res = simulate("flexion", 2)
+    t, acc, gyr = res.sensors_true["thorax"]
+    assert rate == round(res.true_rate_hz) and set(pods) == {"pelvis", "thorax", "head"}
+    n = min(len(acc), len(pods["thorax"]["acc_m_s2"]))
+    assert np.allclose(pods["thorax"]["acc_m_s2"][:n], acc[:n], atol=1e-5)
+    assert np.allclose(pods["thorax"]["gyr_rad_s"][:n], gyr[:n], atol=1e-6)
+    assert check_trace(trace, "head") is None
+    assert "no 'knee' in the trace (it has pelvis, thorax, head)" in check_trace(trace, "knee")
+    assert "not a posturepod motion trace" in check_trace(tmp_path / "rec" / "meta.json",
+                                                          "head")
+    assert "cannot read" in check_trace(tmp_path / "none.trace", "head")

@@ -45,6 +45,9 @@ def register(subparsers) -> None:
                    help="flexion: planned lumbar share lumbar/(pelvis+lumbar) at the peak "
                         "(default from --pattern)")
     p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--trace", metavar="FILE",
+                   help="also write what each pod's IMU feels as a motion trace for virtual "
+                        "boards: posturepod virtual-board --role R --link PATH --trace FILE")
     p.set_defaults(func=run)
 
 
@@ -68,6 +71,13 @@ def run(args) -> int:
     t1 = time.monotonic()
     write_sim(res, args.out)
     t2 = time.monotonic()
+    if args.trace:
+        from posturepod.devices.virtual.trace import write_trace
+        pods = {r: {"acc_m_s2": acc, "gyr_rad_s": gyr, "mag_ut": (res.mag_true or {}).get(r)}
+                for r, (_, acc, gyr) in res.sensors_true.items()}
+        write_trace(args.trace, int(round(res.true_rate_hz)), pods)
+        print(f"trace for virtual boards: {args.trace} ({', '.join(pods)}; "
+              f"{res.true_rate_hz:g} Hz; time 0 = when the board starts, or --t0-us)")
     tr = res.truth
     n = ", ".join(f"{r} {len(p)}" for r, p in res.recording.pods.items())
     print(f"{args.out}: {args.protocol} seed {args.seed}, {tr['duration_s']:.1f} s, "

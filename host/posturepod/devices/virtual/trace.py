@@ -53,6 +53,27 @@ def read_trace(path: str | Path) -> tuple[int, dict[str, dict]]:
     return rate, out
 
 
+def check_trace(path: str | Path, role: str) -> str | None:
+    """Why a file cannot drive the ``role`` pod of a virtual board (None when it can): it
+    is missing, not a trace (posturepod simulate --trace writes one), or lacks the role."""
+    path = Path(path)
+    try:
+        with path.open("rb") as f:
+            head = f.read(16)
+            if head[:8] != MAGIC or len(head) < 16:
+                return (f"{path}: not a posturepod motion trace (make one with posturepod "
+                        "simulate --protocol sitting --out DIR --trace FILE.trace)")
+            rate, n_pods, n_ch = struct.unpack_from("<IHH", head, 8)
+            roles = [f.read(8).rstrip(b"\x00").decode(errors="replace") for _ in range(n_pods)]
+    except OSError as e:
+        return f"{path}: cannot read the trace: {e.strerror}"
+    if rate <= 0 or n_ch != 9:
+        return f"{path}: a damaged trace header (rate {rate} Hz, {n_ch} channels)"
+    if role not in roles:
+        return f"{path}: no '{role}' in the trace (it has {', '.join(roles) or 'none'})"
+    return None
+
+
 def still_with_taps(seconds: float, rate_hz: int = 1000, taps_s=(), roles=("pelvis", "thorax",
                     "head"), seed: int = 0) -> dict[str, dict]:
     """Pods lying still in different orientations; at each tap time every pod feels the
