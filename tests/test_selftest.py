@@ -9,32 +9,9 @@ import pytest
 
 from posturepod.devices import selftest as st
 from posturepod.devices.virtual.patient import monotonic_us, spawn_board
-from posturepod.devices.virtual.trace import G, write_trace
+from posturepod.devices.virtual.trace import G, turn_trace, write_trace
 
 CLI = [sys.executable, "-m", "posturepod.cli"]
-
-
-def turn_trace(rate_hz, seconds, t_turn, turn_s=1.0, deg=90.0, axis=0, noise_dps=0.0,
-               seed=0):
-    """Flat (gravity on +z), then a smooth turn of `deg` about sensor axis `axis`
-    (0 = x, 1 = y) between t_turn and t_turn + turn_s, then held."""
-    n = int(seconds * rate_hz)
-    t = np.arange(n) / rate_hz
-    x = np.clip((t - t_turn) / turn_s, 0, 1)
-    th = math.radians(deg) * (1 - np.cos(np.pi * x)) / 2
-    dth = np.where((x > 0) & (x < 1), math.radians(deg) * np.pi / 2 / turn_s
-                   * np.sin(np.pi * x), 0.0)
-    acc = np.zeros((n, 3))
-    gyr = np.zeros((n, 3))
-    if axis == 0:          # f = Rx(th)^T g: (0, g sin, g cos), w = (th', 0, 0)
-        acc[:, 1], acc[:, 2] = G * np.sin(th), G * np.cos(th)
-    else:                  # f = Ry(th)^T g: (-g sin, 0, g cos), w = (0, th', 0)
-        acc[:, 0], acc[:, 2] = -G * np.sin(th), G * np.cos(th)
-    gyr[:, axis] = dth
-    if noise_dps:
-        gyr += np.random.default_rng(seed).normal(scale=math.radians(noise_dps),
-                                                  size=gyr.shape)
-    return t, acc, gyr
 
 
 def make_stream(rate=100.0, seconds=12.0, t_turn=6.0, **kw):

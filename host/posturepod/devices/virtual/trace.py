@@ -53,6 +53,29 @@ def read_trace(path: str | Path) -> tuple[int, dict[str, dict]]:
     return rate, out
 
 
+def turn_trace(rate_hz: int, seconds: float, t_turn: float, turn_s: float = 1.0,
+               deg: float = 90.0, axis: int = 0, noise_dps: float = 0.0, seed: int = 0):
+    """A pod lying flat (gravity on +z), then turned smoothly by ``deg`` about sensor axis
+    ``axis`` (0 = x, 1 = y) between ``t_turn`` and ``t_turn + turn_s``, then held: what the
+    self-test asks a person to do. Returns (time_s, acc_m_s2, gyr_rad_s)."""
+    n = int(seconds * rate_hz)
+    t = np.arange(n) / rate_hz
+    x = np.clip((t - t_turn) / turn_s, 0, 1)
+    th = np.radians(deg) * (1 - np.cos(np.pi * x)) / 2
+    dth = np.where((x > 0) & (x < 1), np.radians(deg) * np.pi / 2 / turn_s
+                   * np.sin(np.pi * x), 0.0)
+    acc = np.zeros((n, 3))
+    gyr = np.zeros((n, 3))
+    if axis == 0:          # f = Rx(th)^T g: (0, g sin, g cos), w = (th', 0, 0)
+        acc[:, 1], acc[:, 2] = G * np.sin(th), G * np.cos(th)
+    else:                  # f = Ry(th)^T g: (-g sin, 0, g cos), w = (0, th', 0)
+        acc[:, 0], acc[:, 2] = -G * np.sin(th), G * np.cos(th)
+    gyr[:, axis] = dth
+    if noise_dps:
+        gyr += np.random.default_rng(seed).normal(scale=np.radians(noise_dps), size=gyr.shape)
+    return t, acc, gyr
+
+
 def check_trace(path: str | Path, role: str) -> str | None:
     """Why a file cannot drive the ``role`` pod of a virtual board (None when it can): it
     is missing, not a trace (posturepod simulate --trace writes one), or lacks the role."""
