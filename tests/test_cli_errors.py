@@ -209,3 +209,27 @@ def test_long_analysis_shows_progress_in_a_terminal_only(sitting_dir):
     r = subprocess.run([*CLI, "sitting", str(sitting_dir), "--no-save", "--json"],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and "analysing" not in r.stderr + r.stdout
+
+
+def test_both_analyses_date_a_native_recording_by_its_metadata_not_its_files(sitting_dir,
+                                                                            tmp_path):
+    """A copied folder gets new file times; the date comes from created_utc for flexion as
+    for sitting (flexion used the file time, so history misdated copied sessions)."""
+    import json
+    import os
+    import shutil
+    rec = tmp_path / "native"
+    assert subprocess.run([*CLI, "import", str(sitting_dir), "--out", str(rec)],
+                          capture_output=True, timeout=120).returncode == 0
+    meta = json.loads((rec / "recording.json").read_text())
+    meta["created_utc"] = "2025-05-06T07:08:09+00:00"
+    (rec / "recording.json").write_text(json.dumps(meta))
+    copy = tmp_path / "copied"
+    shutil.copytree(rec, copy)
+    for f in copy.iterdir():
+        os.utime(f, (1.7e9, 1.7e9))
+    from posturepod.recordings.data import recorded_at
+    from posturepod.recordings.loader import load
+    assert recorded_at(load(copy)) == ("2025-05-06T07:08:09+00:00", "recording meta created_utc")
+    from posturepod.commands.flexion import _recorded_at
+    assert _recorded_at(load(copy), copy)[0] == "2025-05-06T07:08:09+00:00"

@@ -75,24 +75,9 @@ def analyse_to_files(rec_path, report=None, patient=None) -> int:
 
 
 def _recorded_at(rec, path) -> tuple[str, str]:
-    """(ISO 8601 text, where it came from)."""
-    from datetime import datetime, timezone
-    from pathlib import Path
-    meta = rec.meta or {}
-    for key in ("recorded_at", "started_at", "start_time", "created_at", "created", "date"):
-        v = meta.get(key)
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 1e8:
-            return (datetime.fromtimestamp(v, tz=timezone.utc).isoformat(timespec="seconds"),
-                    f"recording meta {key}")
-        if isinstance(v, str) and v.strip():
-            return v.strip(), f"recording meta {key}"
-    path = Path(path)
-    files = [f for f in (path.iterdir() if path.is_dir() else [path])
-             if f.is_file() and f.suffix in (".csv", ".json", ".bin", ".jsonl", ".txt")
-             and f.name not in ("flexion.json", "sitting.json")]
-    mt = min((f.stat().st_mtime for f in files), default=path.stat().st_mtime)
-    return (datetime.fromtimestamp(mt, tz=timezone.utc).isoformat(timespec="seconds"),
-            "file time")
+    """(ISO 8601 text, where it came from): recordings.data.recorded_at."""
+    from posturepod.recordings.data import recorded_at
+    return recorded_at(rec)
 
 
 def _config(args):

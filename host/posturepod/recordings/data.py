@@ -85,3 +85,32 @@ class Recording:
 
     def events_named(self, label: str) -> list[Event]:
         return [e for e in self.events if e.label == label]
+
+
+DATE_KEYS = ("recorded_at", "created_utc", "started_at", "start_time", "start_utc",
+             "created_at", "created", "date")
+
+
+def recorded_at(rec: "Recording") -> tuple[str, str]:
+    """When a recording was made, as (ISO 8601 text, where it came from): its metadata (a
+    native recording writes ``created_utc``; a CSV directory's meta.json may carry any of
+    :data:`DATE_KEYS`), else the oldest time of its data files (which a copy may change:
+    the source says so). The one rule of both analyses."""
+    from datetime import datetime, timezone
+    meta = rec.meta or {}
+    for key in DATE_KEYS:
+        v = meta.get(key)
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 1e8:
+            return (datetime.fromtimestamp(v, tz=timezone.utc).isoformat(timespec="seconds"),
+                    f"recording meta {key}")
+        if isinstance(v, str) and v.strip():
+            return v.strip(), f"recording meta {key}"
+    path = Path(rec.path) if rec.path is not None else None
+    if path is None or not path.exists():
+        return "", "unknown"
+    files = [f for f in (path.iterdir() if path.is_dir() else [path])
+             if f.is_file() and f.suffix in (".csv", ".json", ".bin", ".jsonl", ".txt", ".imu")
+             and f.name not in ("flexion.json", "sitting.json", "calibration.json")]
+    mt = min((f.stat().st_mtime for f in files), default=path.stat().st_mtime)
+    return (datetime.fromtimestamp(mt, tz=timezone.utc).isoformat(timespec="seconds"),
+            "file time")

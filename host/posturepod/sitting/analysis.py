@@ -235,12 +235,9 @@ def summarise(eng: PostureEngine, tl: Timeline, span_s, cfg: SittingConfig,
 # -- recordings ---------------------------------------------------------------------------
 
 def recorded_at(rec) -> str | None:
-    # native recordings write created_utc; CSV directories may carry the others in meta.json
-    for key in ("recorded_at", "created_utc", "start_time", "started_at", "start_utc", "date"):
-        v = rec.meta.get(key) if rec.meta else None
-        if v:
-            return str(v)
-    return None
+    """When the day was recorded (recordings.data.recorded_at, the rule of both analyses)."""
+    from posturepod.recordings.data import recorded_at as when
+    return when(rec)[0] or None
 
 
 def analyse_recording(rec, cfg: SittingConfig | None = None, *, patient: str | None = None,
