@@ -265,7 +265,7 @@ def test_scad_has_readme_parameters():
     code = _strip_scad_comments_and_strings(SCAD.read_text(encoding="utf-8"))
     top_level = set(re.findall(r"^([a-z_][a-z_0-9]*)\s*=", code, flags=re.M))
     for required in ("board_l", "board_w", "board_h", "battery_l", "battery_w", "battery_h",
-                     "motor_d", "wall", "clip_w"):
+                     "motor_d", "wall", "strap_w"):
         assert required in names, f"enclosure README lacks {required}"
     missing = [n for n in names if n not in top_level]
     assert not missing, f"parameters in the README but not in the .scad: {missing}"
