@@ -568,6 +568,8 @@ def build_report(result: F.FlexionResult, *, patient: str | None = None,
         "bend is mostly hip flexion; it is compared with the hip values of the studies.",
         "The calibration bend (the first bend after the initial standing) is not a test "
         "repetition and is never judged.",
+        "neck = head − thorax is head flexion on the trunk, not forward head translation "
+        "(craniovertebral angle), and one thoracic pod gives thoracic inclination, not kyphosis.",
         "This report describes movement; it is not a diagnosis.",
     ]
     sections.append(H.section(

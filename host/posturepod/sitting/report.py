@@ -549,7 +549,10 @@ def build_report(result, *, history: list[dict] | None = None, title: str | None
         secs.append(H.section("Compared with earlier days", H.paragraph(
             "No earlier day of this patient was found beside this recording"
             + ("" if s.get("patient") else " (no patient ID given)") + ".")))
-    notes = list(s.get("notes", [])) + list(s.get("warnings", []))
+    notes = list(s.get("notes", [])) + list(s.get("warnings", [])) + [
+        "Head forward is the head's flexion on the upper trunk (head minus thorax pitch), not "
+        "the forward head translation the craniovertebral angle measures, and one thoracic "
+        "pod gives trunk inclination, not the kyphosis angle."]
     defs = H.range_box([
         ("Slouch", f"pelvis > {th['slouch_pelvis_deg']:g} deg further back or lumbar > "
                    f"{th['slouch_lumbar_deg']:g} deg more flexed than upright sitting, held "
