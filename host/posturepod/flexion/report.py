@@ -17,12 +17,6 @@ PATTERN_WORDS = {
 PATTERN_KIND = {F.NORMAL: "ok", F.INHIBITED: "alert", F.INCONCLUSIVE: "muted"}
 SHADE = {F.NORMAL: "#c8e6c9", F.INHIBITED: "#ffcdd2", F.INCONCLUSIVE: "#e0e0e0"}
 
-def _degree_signs(text: str) -> str:
-    """'27 deg < 50 deg' as the rest of the page writes it: '27° < 50°'."""
-    import re
-    return re.sub(r"(\d) deg\b", "\\1°", text)
-
-
 REFERENCES = [
     ("Esola 1996", "Esola MA, McClure PW, Fitzgerald GK, Siegler S. Analysis of lumbar spine "
                    "and hip motion during forward bending in subjects with and without a "
@@ -442,7 +436,7 @@ def build_report(result: F.FlexionResult, *, patient: str | None = None,
     margin = _margin_text(result)
     verdict = H.callout(H.Markup(
         H.paragraph(text)
-        + (H.paragraph("Reasons (typical repetition): " + _degree_signs("; ".join(
+        + (H.paragraph("Reasons (typical repetition): " + H.degree_signs("; ".join(
             result.config.rule.classify(s.get("peak_trunk_deg"), s.get("peak_pelvis_deg"),
                                         s.get("lumbar_share"))[1])) + ".")
            if result.reps else "")

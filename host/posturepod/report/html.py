@@ -149,6 +149,11 @@ def bullet_list(items: Iterable, *, ordered: bool = False) -> Markup:
     return Markup(f"<{tag}>" + "".join(f"<li>{escape(i)}</li>" for i in items) + f"</{tag}>")
 
 
+def degree_signs(text: str) -> str:
+    """'27 deg < 50 deg' as the pages write it: '27° < 50°'."""
+    return re.sub(r"(\d) deg\b", "\\1°", text)
+
+
 def local_time(iso, none: str = "–") -> str:
     """An ISO 8601 time (a recording's UTC date) as a person reads it: in the local time of
     this computer, e.g. "Fri 4 Dec 2026, 18:53 (UTC+01:00)"."""
