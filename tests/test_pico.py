@@ -1,0 +1,162 @@
+"""The emulated Raspberry Pi Pico (``posturepod virtual-board --board pico``, docs/pico.md):
+MicroPython's real RPI_PICO image in rp2040js, its USB CDC on a pty. Needs the image and
+boot ROM (../shared/rp2 beside the checkout, or POSTUREPOD_PICO_UF2 / _BOOTROM) and Node;
+skips naming what is missing."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from posturepod.devices.virtual.patient import _wait_link
+
+CLI = [sys.executable, "-m", "posturepod.cli"]
+MPREMOTE = [sys.executable, "-m", "mpremote"]
+
+
+@pytest.fixture(scope="session")
+def pico_images():
+    from conftest import SHARED
+    from posturepod.devices.pico.node_env import PicoSetupError, ensure_modules, node_exe
+    uf2 = os.environ.get("POSTUREPOD_PICO_UF2") or SHARED / "rp2" / "micropython-v1.28.0-RPI_PICO.uf2"
+    rom = os.environ.get("POSTUREPOD_PICO_BOOTROM") or SHARED / "rp2" / "rp2040-bootrom-b1.bin"
+    for what, p in (("MicroPython RPI_PICO image", uf2), ("RP2040 boot ROM", rom)):
+        if not Path(p).is_file():
+            pytest.skip(f"{what} {p} is absent (set POSTUREPOD_PICO_UF2 / _BOOTROM)")
+    try:
+        node_exe()
+    except PicoSetupError as e:
+        pytest.skip(str(e))
+    ensure_modules()            # a failed install is an error, not a skip
+    return Path(uf2), Path(rom)
+
+
+class Pico:
+    """A ``posturepod virtual-board --board pico`` process."""
+
+    def __init__(self, tmp: Path, images, *extra, name="pelvis"):
+        self.link = tmp / f"{name}.tty"
+        self.fs = tmp / f"pico-{name}"
+        self.args = CLI + ["virtual-board", "--board", "pico", "--role", "pelvis",
+                           "--link", str(self.link), "--fs", str(self.fs),
+                           "--uf2", str(images[0]), "--bootrom", str(images[1]), *extra]
+        self.start()
+
+    def start(self):
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE, text=True)
+        _wait_link(self.link, 60, self.proc, None)
+
+    def stop(self) -> str:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        return self.proc.stderr.read() if self.proc.stderr else ""
+
+    def mpremote(self, *args, timeout=60):
+        return subprocess.run(MPREMOTE + ["connect", str(self.link), *map(str, args)],
+                              capture_output=True, text=True, timeout=timeout)
+
+    def exec(self, code, resume=False):
+        r = self.mpremote(*(["resume"] if resume else []), "exec", code)
+        assert r.returncode == 0, r.stdout + r.stderr
+        return r.stdout.strip()
+
+
+@pytest.fixture
+def blank_pico(tmp_path, pico_images):
+    p = Pico(tmp_path, pico_images, "--blank")
+    yield p
+    p.stop()
+
+
+def _raw_repl_unpaced(port: Path, code: bytes, timeout_s: float = 60.0) -> bytes:
+    """Run code in the raw REPL written in one go, without raw-paste flow control: what
+    is past the device's 512-byte USB buffer arrives only if the bridge holds it back."""
+    import serial
+    with serial.Serial(str(port), 115200, timeout=0.2) as s:
+        s.write(b"\r\x03\x03\x01")
+        got = b""
+        t_end = time.monotonic() + timeout_s
+        while b"raw REPL; CTRL-B to exit\r\n>" not in got and time.monotonic() < t_end:
+            got += s.read(256)
+        s.write(code + b"\x04")
+        got = b""
+        while got.count(b"\x04") < 2 and time.monotonic() < t_end:
+            got += s.read(256)
+        s.write(b"\x02")
+        return got
+
+
+def _read_until(port: Path, want: bytes, timeout_s: float = 30.0) -> bytes:
+    import serial
+    got = b""
+    with serial.Serial(str(port), 115200, timeout=0.2) as s:
+        t_end = time.monotonic() + timeout_s
+        while want not in got and time.monotonic() < t_end:
+            got += s.read(256)
+    return got
+
+
+def test_boot_files_resets_and_flash_kept(tmp_path, pico_images):
+    p = Pico(tmp_path, pico_images, "--blank")
+    try:
+        out = p.exec("import sys, os, gc; print(sys.implementation._machine); "
+                     "print(os.statvfs('/')[2]); print(gc.mem_free())")
+        machine, blocks, free = out.splitlines()
+        assert machine == "Raspberry Pi Pico with RP2040"
+        assert int(blocks) * 4096 > 1_000_000           # littlefs on the emulated flash
+        assert int(free) > 200_000
+
+        # files: cp, ls, run; a file larger than the USB buffer arrives whole
+        src = tmp_path / "data.py"
+        src.write_text("N = %d\n" % 123456 + "# " + "x" * 3000 + "\n")
+        r = p.mpremote("fs", "cp", src, ":data.py")
+        assert r.returncode == 0, r.stdout + r.stderr
+        r = p.mpremote("fs", "ls")
+        assert f"{src.stat().st_size} data.py" in r.stdout, r.stdout
+        assert p.exec("import data; print(data.N)") == "123456"
+
+        # 4 kB written at once into the raw REPL (no raw-paste pacing)
+        code = b"s = '" + b"y" * 4000 + b"'\nprint('LEN', len(s))"
+        assert b"LEN 4000" in _raw_repl_unpaced(p.link, code)
+
+        # soft reset: RAM state gone, the board answers
+        p.exec("g_mark = 42")
+        assert p.exec("print(g_mark)", resume=True) == "42"
+        r = p.mpremote("soft-reset")
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert p.exec("print('g_mark' in globals())", resume=True) == "False"
+
+        # machine.reset() reboots the chip (a watchdog reset, main.py runs: it counts its
+        # boots in a file, then loops); Ctrl-C interrupts it for mpremote
+        main = tmp_path / "main.py"
+        main.write_text("f = open('boots.txt', 'a')\nf.write('b')\nf.close()\n"
+                        "import time\nwhile True:\n    print('BOOTED')\n"
+                        "    time.sleep_ms(100)\n")
+        assert p.mpremote("fs", "cp", main, ":main.py").returncode == 0
+        r = p.mpremote("reset")
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert b"BOOTED" in _read_until(p.link, b"BOOTED")
+        assert p.exec("print(open('boots.txt').read())") == "b"
+        assert p.exec("print('g_mark' in globals())", resume=True) == "False"
+    finally:
+        log = p.stop()
+    assert "watchdog reset 1" in log, log
+
+    # the flash file keeps the filesystem across emulator restarts
+    assert (p.fs / "flash.bin").stat().st_size == 2 * 1024 * 1024
+    p.start()
+    try:
+        assert p.exec("import data; print(data.N)") == "123456"
+        r = p.mpremote("fs", "ls")
+        assert "main.py" in r.stdout
+    finally:
+        p.stop()
