@@ -160,3 +160,42 @@ def test_boot_files_resets_and_flash_kept(tmp_path, pico_images):
         assert "main.py" in r.stdout
     finally:
         p.stop()
+
+
+def test_imu_model_on_the_i2c_pins(tmp_path, pico_images):
+    """The project's MPU-6050 model on I2C0 (GP4/GP5 of the pico profile), fed by a motion
+    trace: scan() finds it (pin-level acknowledge of the bit-banged probe), WHO_AM_I and
+    the accelerometer read through the real machine.I2C, an absent address is EIO, and
+    each transfer takes its bus time at 400 kHz on the emulated clock."""
+    import numpy as np
+
+    from posturepod.devices.virtual.trace import G, write_trace
+    n = 2000                                            # 2 s at 1 kHz
+    acc = np.tile([0.5 * G, 0.0, 0.866 * G], (n, 1))    # 0.5 g along x
+    trace = write_trace(tmp_path / "t.bin", 1000, {"pelvis": {
+        "acc_m_s2": acc, "gyr_rad_s": np.zeros((n, 3))}})
+    p = Pico(tmp_path, pico_images, "--blank", "--trace", trace)
+    try:
+        out = p.exec(
+            "from machine import I2C, Pin\nimport time, struct\n"
+            "i = I2C(0, sda=Pin(4), scl=Pin(5), freq=400000)\n"
+            "print(i.scan())\n"
+            "print(i.readfrom_mem(0x68, 0x75, 1)[0])\n"
+            "i.writeto_mem(0x68, 0x6B, b'\\x00')\n"
+            "time.sleep_ms(20)\n"
+            "print(struct.unpack('>3h', i.readfrom_mem(0x68, 0x3B, 6)))\n"
+            "try:\n    i.readfrom_mem(0x50, 0, 1)\nexcept OSError as e:\n    print(e.errno)\n"
+            "t = time.ticks_us()\n"
+            "for k in range(10):\n    i.readfrom_mem(0x68, 0x3B, 14)\n"
+            "print(time.ticks_diff(time.ticks_us(), t))\n")
+        scan, who, acc_counts, err, us = out.splitlines()
+        assert scan == "[104]"
+        assert int(who) == 0x68
+        ax, ay, az = eval(acc_counts)
+        assert abs(ax - 8192) <= 2 and abs(ay) <= 2 and abs(az - 14189) <= 3
+        assert int(err) == 5                             # EIO
+        # 10 x (START, address, register, repeated START, address, 14 bytes, STOP):
+        # 10 x (1 + 9 + 9 + 1 + 9 + 126 + 1) bits of 2.5 us = 3.9 ms at least
+        assert 3900 <= int(us) < 3900 * 2
+    finally:
+        p.stop()

@@ -3,7 +3,7 @@
 // starts this script and talks to it through pipes. See docs/pico.md.
 //
 //   node emulator.mjs --modules DIR --uf2 FILE --bootrom FILE --flash FILE
-//                     [--i2c ID,SDA,SCL,ADDR[,ADDR...]]
+//                     --reply-fd N [--i2c ID,SDA,SCL,ADDR[,ADDR...]]
 //
 // What it adds to rp2040js:
 // - flash: the boot ROM's flash_range_erase / flash_range_program entries are replaced by
@@ -19,7 +19,7 @@
 //
 // Frames, both ways: type (1 byte), payload length (u16 LE), payload.
 //   to the bridge (stdout): S serial bytes out; A u16 host bytes taken; C addr, mode, t;
-//     W byte, t; R ack, t (the reply, one byte, comes on fd 3); P t; B reason text;
+//     W byte, t; R ack, t (the reply, one byte, comes on --reply-fd); P t; B reason text;
 //     L log text. t: emulated ns since the emulator started (f64 LE), across resets.
 //   from the bridge (stdin): S serial bytes in; Q quit.
 import fs from 'node:fs';
@@ -166,6 +166,8 @@ function romCall(code) {
   core.PC = core.LR & ~1;                         // return to the caller
 }
 
+const I2C_TX_EMPTY = 1 << 4;        // IC_RAW_INTR_STAT bit
+
 function busDelay(bits, done) {
   const i2c = mcu.i2c[i2cBus.id];
   const period = (i2c.sclLowPeriod + i2c.sclHighPeriod) * CYCLE_NS || 2500;
@@ -173,11 +175,12 @@ function busDelay(bits, done) {
 }
 
 const replyBuf = Buffer.alloc(1);
+const replyFd = parseInt(args['reply-fd'] ?? '3', 10);
 function askByte(ack) {
   send('R', timed([ack ? 1 : 0]));
   for (;;) {
     try {
-      if (fs.readSync(3, replyBuf, 0, 1, null) === 1) return replyBuf[0];
+      if (fs.readSync(replyFd, replyBuf, 0, 1, null) === 1) return replyBuf[0];
       throw new Error('the bridge closed the reply pipe');
     } catch (e) {
       if (e.code !== 'EAGAIN') throw e;
@@ -191,7 +194,12 @@ function attachI2C() {
   i2c.onConnect = (addr, mode) => {
     const ack = i2cBus.addrs.has(addr);
     if (ack) send('C', timed([addr, mode]));
-    busDelay(9, () => i2c.completeConnect(ack));
+    busDelay(9, () => {
+      i2c.completeConnect(ack);
+      // a NACK flushes the TX FIFO: the raw TX_EMPTY status the firmware waits for is a
+      // level on the chip, which rp2040js only raises when it takes a command
+      if (!ack) i2c.setInterrupts(I2C_TX_EMPTY);
+    });
   };
   i2c.onWriteByte = (v) => {
     send('W', timed([v]));
