@@ -199,3 +199,127 @@ def test_imu_model_on_the_i2c_pins(tmp_path, pico_images):
         assert 3900 <= int(us) < 3900 * 2
     finally:
         p.stop()
+
+
+def test_flash_record_info_selftest(tmp_path, pico_images):
+    """posturepod flash --board pico on a blank emulated Pico (armv6m .mpy, the viper
+    module checked on the board), then 10 s of pod time recorded losslessly, info on a
+    pod whose clock runs at a fraction of real time, and the selftest after a restart with
+    a trace that turns the pod over."""
+    import json
+
+    from test_selftest import turn_trace
+
+    from posturepod.devices.virtual.trace import write_trace
+    p = Pico(tmp_path, pico_images, "--blank")
+    try:
+        r = subprocess.run(CLI + ["flash", "--port", p.link, "--role", "pelvis", "--board",
+                                  "pico"], capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "-march=armv6m" in r.stdout and "send pod/wire_viper.mpy" in r.stdout
+        assert "wire_viper.mpy removed" not in r.stdout + r.stderr
+        assert "pod info: role=pelvis" in r.stdout and "board=pico" in r.stdout
+        assert "imu=MPU-6050" in r.stdout
+
+        out = tmp_path / "rec"
+        r = subprocess.run(CLI + ["record", "--pod", f"pelvis={p.link}", "--pod-seconds", "10",
+                                  "--out", out, "--no-live"],
+                           capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stdout + r.stderr
+    finally:
+        p.stop()
+    s = json.loads(subprocess.run(CLI + ["info", out, "--json"], capture_output=True,
+                                  text=True, timeout=120).stdout)
+    pod = s["pods"][0]
+    assert pod["samples"] >= 1000 and pod["seq_gaps"] == 0 and pod["lost_samples"] == 0
+    assert pod["crc_errors"] == 0 and pod["reboots"] == 0
+    (clock,) = pod["clock"]
+    assert clock["method"] in ("pings", "pings-rate") and 0 < clock["rate"] < 1.01, clock
+    # the recording clock is the host's: the pod's 100 Hz arrive at rate x 100 per second
+    assert pod["rate_hz"] == pytest.approx(100 * clock["rate"], rel=0.05)
+    text = subprocess.run(CLI + ["info", out], capture_output=True, text=True,
+                          timeout=120).stdout
+    if clock["method"] == "pings-rate":
+        assert f"runs at {clock['rate']:.3f}x real time" in text, text
+
+    # the firmware is on the flash: a restart boots the pod, now lying on a table that is
+    # turned over 5 s after power-on (emulated time; the selftest measures still before)
+    rate = 200
+    _, acc, gyr = turn_trace(rate, 60, t_turn=5.0, axis=1)
+    trace = write_trace(tmp_path / "turn.trace", rate,
+                        {"pelvis": {"acc_m_s2": acc, "gyr_rad_s": gyr}})
+    p = Pico(tmp_path, pico_images, "--trace", trace)      # the flash exists: kept as is
+    try:
+        r = subprocess.run(CLI + ["selftest", "--port", str(p.link), "--yes", "--still-s", "1",
+                                  "--rotate-timeout", "120"],
+                           capture_output=True, text=True, timeout=300)
+    finally:
+        p.stop()
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "native CRC/COBS" in r.stdout and "ALL PASS" in r.stdout, r.stdout
+
+
+# ---- what the emulated Pico needed elsewhere (no emulator needed) ------------------------
+
+def _pings(host_per_dev, n, scatter_s, seed=0):
+    from posturepod.recordings.format import SYNC_DTYPE, SYNC_PING
+    import numpy as np
+    rng = np.random.default_rng(seed)
+    s = np.zeros(n, dtype=SYNC_DTYPE)
+    s["kind"] = SYNC_PING
+    s["dev_us"] = np.arange(n) * 1_000_000 // 4          # a ping every 0.25 s of pod time
+    s["host_s"] = 100.0 + s["dev_us"] * 1e-6 * host_per_dev + rng.normal(0, scatter_s, n)
+    s["rtt_s"] = 0.05
+    return s
+
+
+def test_clock_fit_believes_a_far_rate_only_from_consistent_pings():
+    from posturepod.recordings.timeline import fit_clock
+    a, b, n, res_ms, method = fit_clock(_pings(4.0, 40, 0.05), 0.0)     # 0.25x real time
+    assert method == "pings-rate" and b * 1e6 == pytest.approx(4.0, rel=0.01)
+    assert a == pytest.approx(100.0, abs=0.1)
+    assert fit_clock(_pings(1.0001, 40, 0.001), 0.0)[4] == "pings"      # a crystal
+    # too few pings, or a scatter as large as the span: the offset alone
+    assert fit_clock(_pings(4.0, 6, 0.05), 0.0)[4] == "pings-offset"
+    assert fit_clock(_pings(4.0, 40, 3.0), 0.0)[4] == "pings-offset"
+
+
+def test_selftest_rate_on_the_pods_own_clock_when_it_runs_slow():
+    import numpy as np
+
+    from posturepod.devices import selftest as st
+    n = 1000
+    t = np.arange(n) / 100.0                          # 100 Hz on the pod's clock
+    seq = np.arange(n)
+    fr = np.arange(1, n, 2)
+    z = np.zeros((n, 3))
+    slow = st.Stream(z, z, t, seq, 50 + t[fr] * 4.0, seq[fr])      # 0.25x real time
+    item = st.check_rate(slow, 100, 100)
+    assert item.ok and "0.250x real time" in item.detail, item
+    off = st.Stream(z, z, t * 1.04, seq, 50 + t[fr] * 4.16, seq[fr])  # 4 % off its clock
+    assert not st.check_rate(off, 100, 100).ok
+
+
+def test_native_module_removed_when_the_board_cannot_run_it():
+    from posturepod.devices.deploy import check_native
+
+    class FakeBoard:
+        removed: list = []
+
+        def eval_repr(self, code):
+            assert "wire_viper" in code
+            return "ValueError('incompatible .mpy arch')"
+
+        def remove(self, paths):
+            self.removed += paths
+    dev = FakeBoard()
+    assert check_native(dev, ["pod/wire.mpy"]) is None and dev.removed == []
+    w = check_native(dev, ["pod/wire.mpy", "pod/wire_viper.mpy"])
+    assert dev.removed == ["pod/wire_viper.mpy"]
+    assert "incompatible .mpy arch" in w and "bytecode" in w
+
+
+def test_pico_and_pico_w_told_apart():
+    from posturepod.devices.boards import guess_board
+    assert guess_board("/nope", {"machine": "Raspberry Pi Pico with RP2040"})[0] == "pico"
+    assert guess_board("/nope", {"machine": "Raspberry Pi Pico W with RP2040"})[0] == "pico-w"

@@ -162,8 +162,12 @@ class PicoBoard:
                 return False
         return True
 
-    def run(self) -> int:
+    def run(self, on_started=None) -> int:
+        """Relay until SIGTERM/SIGINT; on_started(): called once the link exists (from
+        this thread: it must hand long work to another one)."""
         self.start()
+        if on_started:
+            on_started()
         signal.signal(signal.SIGTERM, lambda *a: setattr(self, "_stop", True))
         signal.signal(signal.SIGINT, lambda *a: setattr(self, "_stop", True))
         try:

@@ -44,7 +44,10 @@ function parseArgs(argv) {
 
 const args = parseArgs(process.argv.slice(2));
 const debug = !!process.env.POSTUREPOD_PICO_DEBUG;
-console.log = debug ? console.error : () => {};   // stdout carries frames only
+// stdout carries frames only; rp2040js's own console messages (unemulated registers such
+// as the core-1 FIFO, read at boot) are shown only with POSTUREPOD_PICO_DEBUG set
+console.log = debug ? console.error : () => {};
+console.warn = debug ? console.error : () => {};
 const rp = await import(pathToFileURL(
   path.join(args.modules, 'node_modules', 'rp2040js', 'dist', 'esm', 'index.js')).href);
 const { SimulationClock } = await import(pathToFileURL(path.join(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 from posturepod.devices.boards import load_profile
@@ -17,6 +18,7 @@ from posturepod.devices.pico.node_env import (
 )
 
 PROFILE = "pico"
+INSTALLING = "installing"     # in --fs while the pod firmware goes onto a new flash
 
 
 def make_bus(imu: str, trace: str | None, trace_role: str) -> ByteBus:
@@ -33,6 +35,22 @@ def i2c_pins(profile: dict) -> tuple[int, int, int]:
     return int(c.get("id", 0)), int(c["sda"]), int(c["scl"])
 
 
+def install_firmware(a, fs: Path, log) -> None:
+    """What ``posturepod flash --board pico`` does, onto a new emulated board just started
+    (through its own link). A flash that exists is kept as it is (whatever was installed
+    on it), unless an install into it did not finish (fs/INSTALLING)."""
+    from posturepod.devices.deploy import flash, format_info
+    from posturepod.devices.deploy_error import DeployError
+    try:
+        res = flash(str(a.link), role=a.role, board=PROFILE, rate_hz=a.rate_hz,
+                    timeout_s=30.0, boot_timeout_s=60.0, log=lambda m: log("flash: " + m))
+    except DeployError as e:
+        log(f"installing the pod firmware failed: {e}")
+        return
+    (fs / INSTALLING).unlink()
+    log(f"pod firmware installed: {format_info(res.info)}")
+
+
 def run_from_args(a) -> int:
     log = main_log(a.role)
     try:
@@ -46,7 +64,13 @@ def run_from_args(a) -> int:
                           i2c_pins=i2c_pins(load_profile(PROFILE)), log=log)
         print(f"emulated Pico ({a.role}) on {a.link} (flash {fs / 'flash.bin'})",
               file=sys.stderr, flush=True)
-        return board.run()
+        install = None
+        if not a.blank and (not (fs / "flash.bin").exists() or (fs / INSTALLING).exists()):
+            (fs / INSTALLING).write_text(a.role + "\n")
+            def install():
+                threading.Thread(target=install_firmware, args=(a, fs, log),
+                                 daemon=True).start()
+        return board.run(on_started=install)
     except PicoSetupError as e:
         print(f"posturepod virtual-board: error: {e}", file=sys.stderr)
         return 1
