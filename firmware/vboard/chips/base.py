@@ -287,3 +287,23 @@ class Chip:
             if self._put(reg, buf[i]):
                 return
             reg = self._next(reg, False)
+
+    # The bus one byte at a time, as the emulated Pico's I2C controller carries it (it
+    # cannot know a burst's length in advance): begin() when the chip is addressed (the
+    # samples due by then are taken, so a burst reads one consistent set), then
+    # read_byte(reg) -> (value, next reg) and write_byte(reg, v) -> next reg (-1: the
+    # burst ends there, after a reset).
+    def begin(self):
+        self._update()
+
+    def read_byte(self, reg):
+        reg &= 0x7F
+        if reg == self.port:
+            return self.fifo.pop(), reg
+        return self._get(reg), self._next(reg, True)
+
+    def write_byte(self, reg, v):
+        reg &= 0x7F
+        if self._put(reg, v):
+            return -1
+        return self._next(reg, False)

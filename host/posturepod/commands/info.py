@@ -46,6 +46,7 @@ def summary(path) -> dict:
                           for s in tl.segments]
         elif tl:
             d["clock"] = [{"offset_s": round(s.offset_s, 6), "drift_ppm": round(s.drift_ppm, 1),
+                           "rate": round(1 + s.drift_ppm * 1e-6, 4),
                            "pings": s.n_pings, "residual_ms": round(s.residual_ms, 3),
                            "method": s.method, "samples": s.n} for s in tl.segments]
         pods.append(d)
@@ -74,8 +75,10 @@ def print_summary(path) -> None:
                 print(f"          clock: imported from {s['imported_from'] or 'elsewhere'} "
                       f"(the recording clock was copied; nothing was measured)")
                 continue
-            print(f"          clock: offset {c['offset_s']:.6f} s, drift {c['drift_ppm']:+.1f} "
-                  f"ppm, {c['pings']} pings, residual {c['residual_ms']:.3f} ms ({c['method']})")
+            rate = (f"runs at {c['rate']:.3f}x real time (an emulated board?)"
+                    if c["method"] == "pings-rate" else f"drift {c['drift_ppm']:+.1f} ppm")
+            print(f"          clock: offset {c['offset_s']:.6f} s, {rate}, {c['pings']} pings, "
+                  f"residual {c['residual_ms']:.3f} ms ({c['method']})")
     for e in s["events"]:
         print(f"  event {e['time_s']:9.3f} s  {e['label']}")
 

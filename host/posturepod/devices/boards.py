@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 from posturepod.devices.deploy_error import DeployError
@@ -69,7 +70,9 @@ def guess_board(port: str, device: dict) -> tuple[str, str]:
     if "RP2350" in machine:
         return "pico2-w", f"the board reports {device.get('machine')!r}"
     if "RP2040" in machine:
-        return "pico-w", f"the board reports {device.get('machine')!r}"
+        # the RPI_PICO build says "Raspberry Pi Pico with RP2040", RPI_PICO_W "... Pico W ..."
+        return ("pico-w" if re.search(r"\bPICO W\b", machine) else "pico",
+                f"the board reports {device.get('machine')!r}")
     if "ESP32S3" in machine or "ESP32-S3" in machine:
         return ("esp32s3-devkitc" if bridge else "xiao-esp32s3",
                 f"the board reports {device.get('machine')!r}"

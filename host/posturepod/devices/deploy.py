@@ -163,6 +163,10 @@ def _flash_connected(dev: Board, port, profile, role, transport, rate_hz, boot_t
     res.sent = [f.path for f in plan.todo]
     log(f"{len(res.sent)} files sent, {len(res.unchanged)} unchanged"
         + (", all verified by sha256" if plan.todo else " (nothing to send)"))
+    w = check_native(dev, [f.path for f in files])
+    if w:
+        res.warnings.append(w)
+        log("warning: " + w)
 
     log("soft reboot, waiting for the pod's info message...")
     info, logs, said = dev.reboot_and_wait_info(boot_timeout_s)
@@ -173,6 +177,40 @@ def _flash_connected(dev: Board, port, profile, role, transport, rate_hz, boot_t
             f"after the reboot. The board printed: {said[-400:] or '(nothing)'}")
     res.info = info
     return res
+
+
+# ---- native code ----------------------------------------------------------------------
+
+# run on the board: does the native module import, and do its loops give the bytecode's
+# results? Prints True, or why not.
+_NATIVE_CHECK = """\
+try:
+    from pod import wire as _w
+    from pod import wire_viper as _v
+    _b = bytes(range(256)) * 2
+    _d1 = bytearray(_w.max_encoded_len(len(_b)))
+    _d2 = bytearray(len(_d1))
+    _ok = (_v.crc16(_b, 0, len(_b), 0xFFFF, _w._CRC_TABLE) == _w.crc16(_b)
+           and _v.cobs_encode_into(_b, len(_b), _d1, 0) == _w.cobs_encode_into(_b, len(_b), _d2, 0)
+           and _d1 == _d2)
+    print(repr(True if _ok else 'its results differ from the bytecode loops'))
+except Exception as _e:
+    print(repr(repr(_e)))
+"""
+
+
+def check_native(dev: Board, installed: list[str]) -> str | None:
+    """Whether the optional native module that was installed loads and works on the board;
+    if not it is removed (the firmware then uses its bytecode loops) and the warning is
+    returned."""
+    if "pod/wire_viper.mpy" not in installed:
+        return None
+    got = dev.eval_repr(_NATIVE_CHECK)
+    if got is True:
+        return None
+    dev.remove(["pod/wire_viper.mpy"])
+    return (f"pod/wire_viper.mpy removed: the board cannot run it ({got}); the pod runs the "
+            f"same loops as bytecode (slower, see bench/firmware_sample_cost.py)")
 
 
 # ---- messages -------------------------------------------------------------------------

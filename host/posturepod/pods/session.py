@@ -23,6 +23,7 @@ from posturepod.firmware.pod import wire
 from posturepod.pods.podlink import PodError, PodLink, PodMissing
 from posturepod.pods.protocol import Message, Samples, Status
 from posturepod.recordings.format import SYNC_ARRIVAL, SYNC_PING
+from posturepod.recordings.timeline import far_rate_ok
 from posturepod.recordings.writer import RecordingError, RecordingWriter
 
 SEQ_HALF = wire.SEQ_MODULO >> 1
@@ -71,9 +72,12 @@ class LiveClock:
         p = p[keep] if keep.sum() >= 1 else p
         b = 1e-6
         if len(p) >= 5 and np.ptp(p[:, 1]) > 5e6:
-            b = float(np.polyfit(p[:, 1] - p[0, 1], p[:, 0], 1)[0])
-            if abs(b * 1e6 - 1) > 2e-3:
+            b, a0 = np.polyfit(p[:, 1] - p[0, 1], p[:, 0], 1)
+            res = p[:, 0] - (a0 + b * (p[:, 1] - p[0, 1]))
+            if abs(b * 1e6 - 1) > 2e-3 and not far_rate_ok(
+                    b * 1e6, len(p), float(np.std(res)), float(np.ptp(p[:, 0]))):
                 b = 1e-6
+            b = float(b)
         a = float(np.median(p[:, 0] - b * (p[:, 1] - p[0, 1])))
         return a + b * (np.asarray(dev_us, dtype=np.float64) - p[0, 1])
 

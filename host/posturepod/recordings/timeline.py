@@ -8,7 +8,9 @@ boot). Per *segment* (one boot / one connection of a pod) the loader fits
 to the ping observations (host send/receive mid-point against the device time the pod
 stamped): pings with the smallest round trips carry the least asymmetry, so the fit keeps
 the faster half, solves least squares and takes the residual scatter as the error figure.
-With fewer than three pings the drift is taken as 0 and the offset as the median; with
+A clock rate beyond 2000 ppm off is only believed from many consistent pings (an
+emulated board running at a fraction of real time: ``pings-rate``). With fewer than three
+pings, or a rate not believed, the drift is taken as 0 and the offset as the median; with
 none, the earliest frame arrivals bound the offset. Device timestamps are unwrapped from
 their 32-bit field with the segment's first device time.
 
@@ -31,6 +33,7 @@ from posturepod.recordings.format import SYNC_ARRIVAL, SYNC_PING
 
 U32 = 1 << 32
 CHECKPOINT_EVERY = 1024    # records between stored unwrapped device times (lazy time axis)
+FAR_RATE_MAX_SCATTER = 0.05   # a far clock rate: ping scatter at most this part of the span
 
 
 @dataclass
@@ -95,6 +98,14 @@ def unwrap_u32(t: np.ndarray, start: int | None = None) -> np.ndarray:
     return out
 
 
+def far_rate_ok(host_per_dev: float, n_pings: int, residual_s: float, span_s: float) -> bool:
+    """A pod clock far from real time (beyond a crystal's 2000 ppm) is believed when many
+    pings agree on it: an emulated board (docs/pico.md) runs at a fraction of real time,
+    and not quite steadily. Otherwise the fit falls back to the offset alone."""
+    return (0.01 < host_per_dev < 100 and n_pings >= 8 and span_s > 0
+            and residual_s < FAR_RATE_MAX_SCATTER * span_s)
+
+
 def fit_clock(sync: np.ndarray, first_dev_us: float) -> tuple[float, float, int, float, str]:
     """(a, b, n_pings, residual_ms, method) for host_s = a + b * dev_us."""
     pings = sync[sync["kind"] == SYNC_PING]
@@ -105,9 +116,11 @@ def fit_clock(sync: np.ndarray, first_dev_us: float) -> tuple[float, float, int,
         y = p["host_s"]
         if np.ptp(x) > 2e6:
             b, a = np.polyfit(x, y, 1)
+            res = y - (a + b * x)
             if abs(b * 1e6 - 1) < 2e-3:
-                res = y - (a + b * x)
                 return a - b * first_dev_us, b, len(pings), float(np.std(res) * 1e3), "pings"
+            if far_rate_ok(b * 1e6, len(p), float(np.std(res)), float(np.ptp(y))):
+                return a - b * first_dev_us, b, len(pings), float(np.std(res) * 1e3), "pings-rate"
     if len(pings):
         off = np.median(pings["host_s"] - pings["dev_us"] * 1e-6)
         res = pings["host_s"] - pings["dev_us"] * 1e-6 - off

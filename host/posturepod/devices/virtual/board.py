@@ -88,6 +88,24 @@ def install_firmware(fs: Path, *, role: str, rate_hz: int = 100, board: str = "v
     (fs / "pod.json").write_text(json.dumps(cfg))
 
 
+def open_pty_link(link: Path) -> tuple[int, int, str]:
+    """A raw pseudo-terminal whose slave is symlinked at ``link`` (replaced atomically):
+    (non-blocking master, our own hold on the slave so the link never hangs up while the
+    host closes and reopens it, slave name)."""
+    outer, slave = pty.openpty()
+    _raw(slave, isig=False)
+    name = os.ttyname(slave)
+    os.set_blocking(outer, False)
+    tmp = link.with_name(link.name + ".tmp")
+    try:
+        tmp.unlink()
+    except FileNotFoundError:
+        pass
+    os.symlink(name, tmp)
+    os.replace(tmp, link)
+    return outer, slave, name
+
+
 def _raw(fd: int, isig: bool) -> None:
     tty.setraw(fd)
     if isig:
@@ -176,18 +194,7 @@ class VirtualBoard:
 
     # -- pty and child ------------------------------------------------------------------
     def open_link(self) -> None:
-        self.outer, slave = pty.openpty()
-        _raw(slave, isig=False)
-        self.slave_name = os.ttyname(slave)
-        self._keep = slave                  # our own hold on the slave: no hang-ups
-        os.set_blocking(self.outer, False)
-        tmp = self.link.with_name(self.link.name + ".tmp")
-        try:
-            tmp.unlink()
-        except FileNotFoundError:
-            pass
-        os.symlink(self.slave_name, tmp)
-        os.replace(tmp, self.link)
+        self.outer, self._keep, self.slave_name = open_pty_link(self.link)
 
     def spawn(self, run_main: bool = True) -> None:
         m, s = pty.openpty()
