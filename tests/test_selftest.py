@@ -123,3 +123,37 @@ def test_selftest_without_a_pod(tmp_path):
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 1 and "no such port" in r.stderr, r.stderr
     assert "is the firmware flashed?" not in r.stderr     # not for a port that is not there
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("micropython")
+def test_selftest_passes_on_a_virtual_board_that_is_turned_by_itself(tmp_path):
+    """README: the same commands work on a virtual board; `virtual-board --turn-after S`
+    turns the virtual pod as a person would, so the self-test can see a rotation."""
+    import os
+    import time
+    link = tmp_path / "v.tty"
+    board = subprocess.Popen(CLI + ["virtual-board", "--role", "pelvis", "--link", str(link),
+                                    "--fs", str(tmp_path / "fs"), "--turn-after", "8"],
+                             stderr=subprocess.DEVNULL)
+    try:
+        end = time.monotonic() + 20
+        while not os.path.exists(link) and time.monotonic() < end:
+            time.sleep(0.1)
+        r = subprocess.run(CLI + ["selftest", "--port", str(link), "--yes", "--still-s", "2",
+                                  "--rotate-timeout", "30"],
+                           capture_output=True, text=True, timeout=120)
+    finally:
+        board.terminate()
+        board.wait(10)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "PASS  rotation seen" in r.stdout and "ALL PASS" in r.stdout
+
+
+def test_virtual_board_refuses_a_file_that_is_not_a_trace(tmp_path):
+    (tmp_path / "x.trace").write_text("hello")
+    r = subprocess.run(CLI + ["virtual-board", "--link", str(tmp_path / "v"), "--trace",
+                              str(tmp_path / "x.trace")], capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 1 and "not a posturepod motion trace" in r.stderr, r.stderr
+    assert not (tmp_path / "v").exists()

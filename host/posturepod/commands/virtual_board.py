@@ -17,6 +17,11 @@ def _run(args):
         print("posturepod virtual-board: error: virtual boards need Linux or macOS "
               "(pseudo-terminals); use a real pod on Windows", file=sys.stderr)
         return 1
+    from posturepod.devices.virtual.options import motion_source
+    why = motion_source(args)
+    if why:
+        print(f"posturepod virtual-board: error: {why}", file=sys.stderr)
+        return 1
     if args.board == "pico":
         from posturepod.devices.pico.launch import run_from_args as run_pico
         return run_pico(args)

@@ -31,3 +31,32 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                 "its flash, flash.bin)")
     p.add_argument("--blank", action="store_true", help="no firmware: a bare MicroPython board")
     p.add_argument("--motor-log", help="file the vibration motor's on/off switching goes to")
+    p.add_argument("--turn-after", type=float, metavar="SECONDS",
+                   help="instead of --trace: the pod lies flat, then is turned 90 deg this "
+                        "many seconds after the board starts (what posturepod selftest asks)")
+
+
+def motion_source(a) -> str | None:
+    """Settle where the board's motion comes from; an error message, or None when fine.
+    ``--turn-after``: a flat-then-turned trace is written beside the board's filesystem.
+    ``--trace``: checked first (a wrong file would otherwise fail silently on the board)."""
+    import tempfile
+    import time
+    from pathlib import Path
+
+    from posturepod.devices.virtual.trace import check_trace, turn_trace, write_trace
+    if getattr(a, "turn_after", None) is not None:
+        if a.trace:
+            return "give --trace or --turn-after, not both"
+        rate = 200
+        t, acc, gyr = turn_trace(rate, a.turn_after + 3600.0, a.turn_after)
+        where = Path(a.fs) if a.fs else Path(tempfile.mkdtemp(prefix="vboard-turn-"))
+        where.mkdir(parents=True, exist_ok=True)
+        a.trace = str(write_trace(where / "turn.trace", rate,
+                                  {a.role: {"acc_m_s2": acc, "gyr_rad_s": gyr}}))
+        a.trace_role = a.role
+        if a.t0_us is None:
+            a.t0_us = int(time.clock_gettime(time.CLOCK_MONOTONIC) * 1e6)
+    if a.trace:
+        return check_trace(a.trace, a.trace_role or a.role)
+    return None
