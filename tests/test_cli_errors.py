@@ -233,3 +233,10 @@ def test_both_analyses_date_a_native_recording_by_its_metadata_not_its_files(sit
     assert recorded_at(load(copy)) == ("2025-05-06T07:08:09+00:00", "recording meta created_utc")
     from posturepod.commands.flexion import _recorded_at
     assert _recorded_at(load(copy), copy)[0] == "2025-05-06T07:08:09+00:00"
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")
+def test_a_long_simulation_says_it_is_working(tmp_path):
+    screen = _in_a_terminal(["simulate", "--protocol", "sitting", "--duration-s", "900",
+                             "--rate-hz", "25", "--out", tmp_path / "day"])
+    assert "simulating sitting, 0.2 h" in screen and "samples:" in screen, screen[-1500:]

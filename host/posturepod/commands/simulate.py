@@ -51,6 +51,15 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+def _status(text: str):
+    """A spinner on stderr while a long simulation runs, only at a terminal."""
+    import contextlib
+    if not sys.stderr.isatty():
+        return contextlib.nullcontext()
+    from rich.console import Console
+    return Console(file=sys.stderr).status(text)
+
+
 def run(args) -> int:
     if (args.pelvis_deg is not None or args.lumbar_share is not None) \
             and args.protocol != "flexion":
@@ -62,14 +71,16 @@ def run(args) -> int:
     from posturepod.sim.simulate import simulate, write_sim
 
     t0 = time.monotonic()
-    res = simulate(args.protocol, args.seed, rate_hz=args.rate_hz, pattern=args.pattern,
-                   duration_s=args.duration_s, mag=args.mag, events=not args.no_events,
-                   clock_errors=not args.no_clock_errors,
-                   sensor_errors=not args.no_sensor_errors, quantize=args.quantize,
-                   sway=args.sway, exact_protocol=args.exact_protocol,
-                   pelvis_deg=args.pelvis_deg, lumbar_share=args.lumbar_share)
-    t1 = time.monotonic()
-    write_sim(res, args.out)
+    with _status(f"simulating {args.protocol}"
+                 + (f", {args.duration_s / 3600:.1f} h" if args.duration_s else "") + "..."):
+        res = simulate(args.protocol, args.seed, rate_hz=args.rate_hz, pattern=args.pattern,
+                       duration_s=args.duration_s, mag=args.mag, events=not args.no_events,
+                       clock_errors=not args.no_clock_errors,
+                       sensor_errors=not args.no_sensor_errors, quantize=args.quantize,
+                       sway=args.sway, exact_protocol=args.exact_protocol,
+                       pelvis_deg=args.pelvis_deg, lumbar_share=args.lumbar_share)
+        t1 = time.monotonic()
+        write_sim(res, args.out)
     t2 = time.monotonic()
     if args.trace:
         from posturepod.devices.virtual.trace import write_trace
