@@ -84,7 +84,7 @@ def test_a_pod_that_drops_out_is_shown_in_red_on_the_wearer_screen(tmp_path):
     assert "NO DATA" in head_row and " 0.0 " in head_row, head_row     # not a stale 50 Hz
     assert "…" not in text, text                                        # nothing cut off
     assert re.search(r"\b\d\d:\d\d  slouch for 60 s", text), text        # clock time
-    assert "Ctrl-C stops" in text
+    assert "Ctrl-C stops" in text and "recording 0:01" in text
     assert all(len(ln) <= 80 for ln in text.splitlines())
 
 
@@ -102,7 +102,7 @@ def test_once_seated_the_wearer_sees_angles_against_upright_sitting():
     for i in range(len(s.time_s)):
         mon.update(s.time_s[i], s.pelvis_deg[i], s.thorax_deg[i], s.head_deg[i],
                    acc=day.acc[i])
-    guide = SittingGuide(LiveAngles({}), lambda *a: None, monitor=mon)
+    guide = SittingGuide(LiveAngles({}), lambda *a: None, monitor=mon, total_s=300.0)
     c = Console(record=True, width=80, file=open("/dev/null", "w"))
     c.print(render(guide, Session({}), 1.0))
     text = c.export_text()
@@ -110,3 +110,4 @@ def test_once_seated_the_wearer_sees_angles_against_upright_sitting():
     line = next(ln for ln in text.splitlines() if "vs your upright sitting:" in ln)
     assert f"pelvis {rel['pelvis_deg']:+.0f}°" in line and "lumbar" in line, line
     assert "vs standing" not in text and "thorax" not in line
+    assert "recording 0:01 of 5:00" in text          # the total, not only the elapsed time

@@ -28,6 +28,7 @@ class SittingGuide(CalibrationGuide):
     buzz: object = None               # callable(kind, message)
     reference_s: float = 5.0
     notices: list = field(default_factory=list)
+    total_s: float | None = None      # planned length of the session (--seconds), if any
     _sit_since: float | None = None
     _acc_role: str = "pelvis"
 
@@ -141,7 +142,9 @@ def render(guide: SittingGuide, session, elapsed: float):
         body.append(Text(f"! {m}", style="bold red"))
     if problems:
         body.append(status_table(session, elapsed, title="pods"))
-    body.append(Text("Ctrl-C stops and writes the report", style="dim"))
+    done = f"recording {_mmss(elapsed)}" + (f" of {_mmss(guide.total_s)}"
+                                            if guide.total_s else "")
+    body.append(Text(f"{done} · Ctrl-C stops and writes the report", style="dim"))
     return Panel(Group(*body), title="posturepod sitting", expand=False, width=80)
 
 
@@ -176,7 +179,8 @@ def run_live(pods: dict[str, str], out, *, buzz_after_s: float = 60.0,
 
         mon = LivePostureMonitor(buzz_after_s=buzz_after_s, break_after_s=break_after_s,
                                  acc_rate_hz=20.0, buzz_repeat_s=buzz_repeat_s)
-        guide = SittingGuide(live, mark, monitor=mon, buzz=buzz, events=events)
+        guide = SittingGuide(live, mark, monitor=mon, buzz=buzz, events=events,
+                             total_s=seconds)
         state["guide"] = guide
         state["buzzes"] = []
         state["t_tick"] = -1.0
