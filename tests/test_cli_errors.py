@@ -223,6 +223,7 @@ def test_both_analyses_date_a_native_recording_by_its_metadata_not_its_files(sit
                           capture_output=True, timeout=120).returncode == 0
     meta = json.loads((rec / "recording.json").read_text())
     meta["created_utc"] = "2025-05-06T07:08:09+00:00"
+    meta["protocol"] = ""          # so that flexion analyses it (it has no test bends)
     (rec / "recording.json").write_text(json.dumps(meta))
     copy = tmp_path / "copied"
     shutil.copytree(rec, copy)
@@ -231,8 +232,12 @@ def test_both_analyses_date_a_native_recording_by_its_metadata_not_its_files(sit
     from posturepod.recordings.data import recorded_at
     from posturepod.recordings.loader import load
     assert recorded_at(load(copy)) == ("2025-05-06T07:08:09+00:00", "recording meta created_utc")
-    from posturepod.commands.flexion import _recorded_at
-    assert _recorded_at(load(copy), copy)[0] == "2025-05-06T07:08:09+00:00"
+    p = subprocess.run([*CLI, "flexion", str(copy), "--json", "--no-save",
+                        "--accept-doubtful-calibration"], capture_output=True, text=True,
+                       timeout=300)
+    out = json.loads(p.stdout)
+    assert out["recorded_at"] == "2025-05-06T07:08:09+00:00", p.stderr
+    assert out["recorded_at_source"] == "recording meta created_utc"
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")

@@ -74,12 +74,6 @@ def analyse_to_files(rec_path, report=None, patient=None) -> int:
                                              patient)
 
 
-def _recorded_at(rec, path) -> tuple[str, str]:
-    """(ISO 8601 text, where it came from): recordings.data.recorded_at."""
-    from posturepod.recordings.data import recorded_at
-    return recorded_at(rec)
-
-
 def _config(args):
     from dataclasses import replace
 
@@ -154,7 +148,8 @@ def run(args) -> int:
     if args.recorded_at:
         recorded_at, recorded_src = args.recorded_at, "command line"
     else:
-        recorded_at, recorded_src = _recorded_at(rec, path)
+        from posturepod.recordings.data import recorded_at as when
+        recorded_at, recorded_src = when(rec)
         if recorded_src == "file time" and previous.get("recorded_at"):
             recorded_at = previous["recorded_at"]
             recorded_src = previous.get("recorded_at_source") or "previous flexion.json"

@@ -94,11 +94,13 @@ class Board:
     def connect(self, profile_for_hint: dict | None = None) -> None:
         from mpremote.transport import TransportError
         from mpremote.transport_serial import SerialTransport
+
+        from posturepod.pods.transport.serial import ports_seen
         if not os.path.exists(self.port) and not self.port.upper().startswith("COM"):
             raise DeployError(
                 f"no board on {self.port}: the port does not exist. Plug the board in "
                 f"(a data cable, not a charge-only one) and check the port name: "
-                f"{_ports_seen()}")
+                f"{ports_seen()}")
         try:
             self.t = SerialTransport(self.port, baudrate=115200)
         except TransportError as e:
@@ -249,11 +251,6 @@ def _said(text: str, n: int = 600) -> str:
     t = "".join(c if (c.isprintable() or c in "\n") else " " for c in t)
     t = re.sub(r"[ \t]+", " ", t).strip()
     return t[-n:]
-
-
-def _ports_seen() -> str:
-    from posturepod.pods.transport.serial import ports_seen
-    return ports_seen()
 
 
 # ---- a transfer -----------------------------------------------------------------------
