@@ -41,9 +41,9 @@ def motion_source(a) -> str | None:
     ``--turn-after``: a flat-then-turned trace is written beside the board's filesystem.
     ``--trace``: checked first (a wrong file would otherwise fail silently on the board)."""
     import tempfile
-    import time
     from pathlib import Path
 
+    from posturepod.devices.virtual.patient import monotonic_us
     from posturepod.devices.virtual.trace import check_trace, turn_trace, write_trace
     if getattr(a, "turn_after", None) is not None:
         if a.trace:
@@ -56,7 +56,7 @@ def motion_source(a) -> str | None:
                                   {a.role: {"acc_m_s2": acc, "gyr_rad_s": gyr}}))
         a.trace_role = a.role
         if a.t0_us is None:
-            a.t0_us = int(time.clock_gettime(time.CLOCK_MONOTONIC) * 1e6)
+            a.t0_us = monotonic_us()
     if a.trace:
         return check_trace(a.trace, a.trace_role or a.role)
     return None

@@ -38,13 +38,24 @@ def write_trace(path: str | Path, rate_hz: int, pods: dict[str, dict]) -> Path:
     return path
 
 
+def _header(f) -> tuple[int, list[str], int]:
+    """(rate Hz, roles, channels per pod) from the start of an open trace file, which is
+    left at the first sample; ValueError when it is not a trace."""
+    head = f.read(16)
+    if len(head) < 16 or head[:8] != MAGIC:
+        raise ValueError("not a posturepod trace")
+    rate, n_pods, n_ch = struct.unpack_from("<IHH", head, 8)
+    roles = [f.read(8).rstrip(b"\x00").decode(errors="replace") for _ in range(n_pods)]
+    return rate, roles, n_ch
+
+
 def read_trace(path: str | Path) -> tuple[int, dict[str, dict]]:
-    raw = Path(path).read_bytes()
-    if raw[:8] != MAGIC:
-        raise ValueError(f"{path}: not a posturepod trace")
-    rate, n_pods, n_ch = struct.unpack_from("<IHH", raw, 8)
-    roles = [raw[16 + 8 * i:24 + 8 * i].rstrip(b"\x00").decode() for i in range(n_pods)]
-    d = np.frombuffer(raw, dtype="<i4", offset=16 + 8 * n_pods).reshape(-1, n_pods * n_ch)
+    with Path(path).open("rb") as f:
+        try:
+            rate, roles, n_ch = _header(f)
+        except ValueError as e:
+            raise ValueError(f"{path}: {e}") from None
+        d = np.frombuffer(f.read(), dtype="<i4").reshape(-1, len(roles) * n_ch)
     out = {}
     for i, r in enumerate(roles):
         c = d[:, i * n_ch:(i + 1) * n_ch].astype(np.float64)
@@ -82,14 +93,12 @@ def check_trace(path: str | Path, role: str) -> str | None:
     path = Path(path)
     try:
         with path.open("rb") as f:
-            head = f.read(16)
-            if head[:8] != MAGIC or len(head) < 16:
-                return (f"{path}: not a posturepod motion trace (make one with posturepod "
-                        "simulate --protocol sitting --out DIR --trace FILE.trace)")
-            rate, n_pods, n_ch = struct.unpack_from("<IHH", head, 8)
-            roles = [f.read(8).rstrip(b"\x00").decode(errors="replace") for _ in range(n_pods)]
+            rate, roles, n_ch = _header(f)
     except OSError as e:
         return f"{path}: cannot read the trace: {e.strerror}"
+    except ValueError:
+        return (f"{path}: not a posturepod motion trace (make one with posturepod "
+                "simulate --protocol sitting --out DIR --trace FILE.trace)")
     if rate <= 0 or n_ch != 9:
         return f"{path}: a damaged trace header (rate {rate} Hz, {n_ch} channels)"
     if role not in roles:
