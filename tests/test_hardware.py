@@ -233,6 +233,32 @@ def test_placement_svg_parses():
     assert "placement.svg" in md
 
 
+def test_placement_citations_resolve_to_its_checked_reference_list():
+    """Every author-year citation in placement.md has an entry (authors, journal, year;
+    checked against the source's record, hardware/placement.md "References"), and nothing
+    shipped in hardware/ is marked unverified."""
+    md = (HW / "placement.md").read_text(encoding="utf-8")
+    body, refs = md.split("## References", 1)
+    assert "How they were checked" in refs
+    entries = refs.split("\n* ")[1:]
+    assert len(entries) >= 4
+    cites = set(re.findall(r"([A-Z][\w'\-]+)(?:\s+et\s+al\.|\s+and\s+[A-Z][\w'\-]+)?"
+                           r"\s+((?:19|20)\d\d)\b", body))
+    assert {("Shin", "2011"), ("Chakraverty", "2007"), ("Ernst", "2013"),
+            ("Gülekon", "2003")} <= cites, cites
+    for name, year in cites:
+        assert any(e.startswith(name) and re.search(rf"\b{year};", e) for e in entries), \
+            (name, year)
+    for e in entries:              # journal year;volume(issue):pages
+        assert re.search(r"(?:19|20)\d\d;\d+(?:\(\d+\))?:\d+", e), e
+    # the palpated iliac-crest line is not the imaged one (Chakraverty et al. 2007)
+    assert "L3 or the L3-L4" in body
+    for f in HW.rglob("*.md"):
+        text = f.read_text(encoding="utf-8").lower()
+        for word in ("not verified", "unverified", "not confirmed"):
+            assert word not in text, (f, word)
+
+
 # ---------------------------------------------------------------- enclosure
 
 SCAD = HW / "enclosure" / "pod_enclosure.scad"
