@@ -159,3 +159,40 @@ def test_record_command_stores_the_placement(tmp_path):
     assert P.write(tmp_path / "r", P.make("T5")) == "recording.json"
     assert P.from_meta(json.loads((tmp_path / "r" / "recording.json").read_text()))[
         "thorax_level"] == "T5"
+
+
+def test_live_captures_store_the_placement_given_before_they_start(monkeypatch, tmp_path,
+                                                                   capsys):
+    """record, flexion --pod and sitting --pod hand the placement to the recorder (whose
+    writer stores extra_meta, test above); a bad one stops them before any pod is touched."""
+    from posturepod.flexion import guide as FG
+    from posturepod.pods import acquire
+    from posturepod.sitting import guide as SG
+    from posturepod.pods.podlink import PodError
+    seen = {}
+
+    def capture(name):
+        def fake(pods, out, **kw):
+            seen[name] = kw.get("extra_meta")
+            raise PodError("no pods in this test")
+        return fake
+    monkeypatch.setattr(FG, "run_guided", capture("flexion"))
+    monkeypatch.setattr(SG, "run_live", capture("sitting"))
+    monkeypatch.setattr(acquire, "record", capture("record"))
+    opts = ["--thorax-level", "T4", "--thorax-cm", "14", "--head-landmark", "EOP + 2 cm"]
+    want = {"placement": {"thorax_level": "T4", "thorax_reference": "C7",
+                          "thorax_distance_cm": 14.0, "head_landmark": "EOP + 2 cm"}}
+    for cmd in ("flexion", "sitting"):
+        assert cli.main([cmd, "--pod", "thorax=/dev/null", "--out", str(tmp_path / cmd),
+                         *opts]) == 1
+        assert seen.pop(cmd) == want
+    assert cli.main(["record", "--pod", "thorax=/dev/null", "--out", str(tmp_path / "r"),
+                     *opts]) == 1
+    assert seen.pop("record") == want
+    capsys.readouterr()
+    for cmd in ("flexion", "sitting"):
+        assert cli.main([cmd, "--pod", "thorax=/dev/null", "--thorax-level", "L3"]) == 2
+    with pytest.raises(SystemExit) as e:
+        cli.main(["record", "--pod", "thorax=/dev/null", "--out", "x", "--thorax-cm", "9"])
+    assert e.value.code == 2 and not seen
+    assert "thoracic level" in capsys.readouterr().err
