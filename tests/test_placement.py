@@ -93,6 +93,7 @@ def test_flexion_round_trip_recording_json_report(flexion_dir, tmp_path, capsys)
     assert "T4 spinous process, 14.5 cm below the C7 spinous process" in text
     assert "2 cm above the external occipital protuberance" in text
     assert "photos/back.jpg" in text and "Thoracic pod T4, 14.5 cm below C7" in text
+    assert "the thoracic spine below T4, so lumbar = thorax − pelvis also includes" in text
 
     # given on the command line for one analysis: used and said so, the recording unchanged
     assert cli.main(["flexion", str(native), "--json", "--no-save", "--thorax-level",

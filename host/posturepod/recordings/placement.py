@@ -20,8 +20,8 @@ KEY = "placement"
 REFERENCES = {"C7": "the C7 spinous process",
               "iliac_crest": "the iliac-crest line"}
 NOT_RECORDED = ("The pod placement was not recorded with this session: the thoracic level "
-                "and its distance from C7 or from the iliac-crest line are unknown, so this "
-                "session can only be compared with others worn at the same, unrecorded, site.")
+                "and its distance from C7 or from the iliac-crest line are unknown, so any "
+                "comparison with other sessions assumes the pods were worn at the same sites.")
 MAX_DISTANCE_CM = 100.0
 _LEVEL = re.compile(r"^T([1-9]|1[0-2])(-L1)?$")
 

@@ -42,12 +42,19 @@ def section(p: dict | None, *, history_levels: list[str] | None = None) -> H.Mar
             rows.append(("Source", "given on the command line for this analysis, not "
                                    "stored in the recording"))
         parts.append(H.key_values(rows))
+        level = p["thorax_level"]
+        parts.append(H.paragraph(
+            "Between the pods lies the lumbar spine (L1–S1) only, so lumbar = thorax − pelvis "
+            "is lumbar flexion in the strict sense." if level == "T12-L1" else
+            f"Between the pods lie the lumbar spine and the thoracic spine below {level}, so "
+            f"lumbar = thorax − pelvis also includes that thoracic flexion and reads larger "
+            f"than lumbar flexion alone."))
         other = sorted({lv for lv in history_levels or [] if lv and lv != p["thorax_level"]})
         if other:
             parts.append(H.callout(
-                f"Earlier sessions in the progress section were recorded with the thoracic "
+                f"Earlier sessions compared in this report were recorded with the thoracic "
                 f"pod at {', '.join(other)}, this one at {p['thorax_level']}: their lumbar "
-                f"and neck angles are not comparable.", kind="warn",
+                f"and neck angles are not comparable with this one's.", kind="warn",
                 title="Different thoracic level"))
     parts.append(H.paragraph(WHY))
     return H.section("Pod placement", *parts, id="placement")
