@@ -296,3 +296,23 @@ def test_scad_has_readme_parameters():
     missing = [n for n in names if n not in top_level]
     assert not missing, f"parameters in the README but not in the .scad: {missing}"
     assert "usb" in code and "lid" in code
+
+
+def test_int_wire_is_documented_as_optional_and_unused():
+    """The IMU INT wire: every profile names a pin, the docs call it optional and reserved
+    for the FIFO watermark interrupt, and say the firmware does not read it. When the
+    firmware starts reading ``imu_int`` this fails: update hardware/README.md §3 then."""
+    phrase = "reserved for the FIFO watermark interrupt"
+    readme = (HW / "README.md").read_text(encoding="utf-8")
+    assert f"**INT: optional; {phrase}.**" in readme
+    assert "does not read it" in readme
+    for line in readme.splitlines():
+        if re.search(r"\bINT\b", line) and ("|" in line or "D3=" in line):
+            assert phrase in line, line
+    for path in _machine_boards():
+        notes = json.loads(path.read_text())["notes"]
+        if "INT" in notes:
+            assert phrase in notes, path
+    firmware = Path(__file__).parents[1] / "firmware"
+    readers = [p for p in firmware.rglob("*.py") if "imu_int" in p.read_text(encoding="utf-8")]
+    assert not readers, f"{readers} read imu_int: say so in hardware/README.md §3"
