@@ -141,6 +141,14 @@ def test_sitting_round_trip_and_a_changed_level_is_pointed_out(tmp_path, capsys)
     assert "T4 spinous process, 12 cm below the C7 spinous process" in text
     assert "Head pod landmark not recorded" in text and "Photo none recorded" in text
     assert "Different thoracic level" in text and "at T12-L1, this one at T4" in text
+    # posturepod history lists the level of every session
+    assert cli.main(["history", str(tmp_path / "P"), "--json"]) == 0
+    got = {s["path"].split("/")[0]: s["placement"]["thorax_level"]
+           for s in json.loads(capsys.readouterr().out)["sessions"]}
+    assert got == {"day1": "T12-L1", "day2": "T4"}
+    assert cli.main(["history", str(tmp_path / "P")]) == 0
+    table = capsys.readouterr().out
+    assert "thorax" in table and "T12-L1" in table and " T4 " in table
 
 
 def test_record_command_stores_the_placement(tmp_path):
