@@ -72,7 +72,7 @@ class App:
         self.stream_kind = None        # what the host streams now: None, "raw", "angle"
         self._last_kind = "raw"
         base = cfg_path[:cfg_path.rfind("/") + 1]      # beside pod.json
-        self.standalone = Standalone(board, self.tilt, self._buzz, link,
+        self.standalone = Standalone(board, self.clock, self.tilt, self._buzz, link,
                                      base + "standalone.json", base + "dlog")
         self.standalone.boot()
         self.cfg_errors += self.standalone.errors
@@ -397,7 +397,7 @@ class App:
                 if on != self._led_state:
                     self._led_state = on
                     b.led(on)
-        self.standalone.tick(now)
+        self.standalone.tick()
         if self.stream_kind is not None and self.sampler:
             el = b.ticks_diff(now, self._status_at)
             if el >= _STATUS_MS * 1000 or el < 0:

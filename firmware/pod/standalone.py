@@ -63,7 +63,7 @@ def check_settings(cmd, pattern_fn):
 
 
 class Standalone:
-    def __init__(self, board, tilt, buzz, link=None, path=STATE, log_dir="dlog"):
+    def __init__(self, board, clock, tilt, buzz, link=None, path=STATE, log_dir="dlog"):
         self.board = board
         self.tilt = tilt
         self.buzz = buzz            # buzz(steps): plays a pattern (the App's motor player)
@@ -78,8 +78,14 @@ class Standalone:
         self.buzzes = 0
         self.errors = []
         self.dev_s = 0
-        self._last = board.ticks_us()
-        self._acc_us = 0
+        self.clock = clock          # pod/clock.py DeviceClock: device time since boot
+        # device time of the next whole second (16-bit halves, mod 2**32): 1,000,000 us
+        # after the last multiple of a second (small ints: 65536 = 64 * 1024 and
+        # 1,000,000 = 64 * 15625)
+        r = (64 * ((clock.hi * 1024) % 15625) + clock.lo) % 1000000
+        lo = clock.lo + 1000000 - r
+        self._blo = lo & 0xFFFF
+        self._bhi = (clock.hi + (lo >> 16)) & 0xFFFF
         self._flags = 0
         self._clear_second()
         self._ref = 0
@@ -255,12 +261,18 @@ class Standalone:
                 self._hi = angle
 
     # ---- once a second ------------------------------------------------------------------
-    def tick(self, now):
-        """Call often; does the per-second work when a second of pod time has passed."""
-        self._acc_us += self.board.ticks_diff(now, self._last)
-        self._last = now
-        while self._acc_us >= 1000000:
-            self._acc_us -= 1000000
+    def tick(self):
+        """Call often (after clock.update()): the per-second work when the device time
+        (the SAMPLES/PONG clock) passes a whole second. Record dev_s = k covers the samples
+        of device time [k - 1, k) s since boot (mod 65536 s in the record)."""
+        c = self.clock
+        while True:
+            dh = (c.hi - self._bhi) & 0xFFFF
+            if dh >= 0x8000 or (dh == 0 and c.lo < self._blo):
+                return                       # the boundary is still ahead
+            lo = self._blo + 16960           # + 1,000,000 us = 15 * 65536 + 16960
+            self._bhi = (self._bhi + 15 + (lo >> 16)) & 0xFFFF
+            self._blo = lo & 0xFFFF
             self.dev_s += 1
             if self.armed:
                 self._second()
