@@ -289,7 +289,8 @@ class Standalone:
         self._flags = 0
         n = self._n
         if n:
-            mean = (self._sum + (n >> 1)) // n if self._sum >= 0 else -((-self._sum + (n >> 1)) // n)
+            sm = self._sum                   # rounded half away from zero
+            mean = (sm + (n >> 1)) // n if sm >= 0 else -((-sm + (n >> 1)) // n)
             lo = self._lo
             hi = self._hi
         else:

@@ -28,19 +28,10 @@ import sys
 from array import array
 
 if sys.implementation.name == "micropython":
-    import micropython  # pyright: ignore[reportAssignmentType]
     from micropython import const  # type: ignore[import-not-found]
-else:  # CPython: the decorator does nothing
+else:
     def const(__x):  # noqa: D103
         return __x
-
-    class micropython:  # noqa: N801
-        @staticmethod
-        def native(f):
-            return f
-
-# @micropython.native: the native code emitter (machine code, same semantics as bytecode;
-# the ports the pods use have it: rp2 armv6m, esp32 xtensawin/rv32imc, unix x64)
 
 ANGLE_NONE = const(-32768)
 TAU_S = 2.0                # accelerometer correction time constant (seconds)
@@ -68,7 +59,6 @@ def _atan_table():
 _ATAN = _atan_table()   # atan(i / 256) in millidegrees
 
 
-@micropython.native
 def atan2_cdeg(y, x):
     """atan2(y, x) in centidegrees (-18000..18000), |x|, |y| < 2**16. Integer only."""
     ax = -x if x < 0 else x
@@ -90,7 +80,6 @@ def atan2_cdeg(y, x):
     return -v if y < 0 else v
 
 
-@micropython.native
 def isqrt(n, x=0):
     """floor(sqrt(n)) for 0 <= n < 2**30, Newton's method from the guess x (> 0)."""
     if n <= 0:
@@ -198,7 +187,6 @@ class Tilt:
         self.wz = (ux * my - uy * mx) >> 14
         self.have_seg = True
 
-    @micropython.native
     def update(self, buf, o):
         """One IMU sample: 6 little-endian int16 at buf[o:o + 12] (acc xyz, gyr xyz)."""
         ax = buf[o] | (buf[o + 1] << 8)
@@ -348,7 +336,6 @@ class Tilt:
         self.y = ny
         self.z = nz
 
-    @micropython.native
     def angle_cdeg(self):
         """The segment's sagittal angle now, centidegrees; ANGLE_NONE without a segment
         matrix or an estimate (or with the left axis vertical)."""
