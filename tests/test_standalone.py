@@ -335,3 +335,39 @@ def test_armed_and_streaming_angles_match_the_host_from_the_raw_stream(tmp_path)
           f"max {d.max():.2f} deg, {100 * np.mean(d <= 1.0):.0f} % within 1 deg")
     assert len(d) >= 25, len(d)
     assert np.mean(d <= 1.0) >= 0.9 and np.median(d) < 0.5 and d.max() < 2.5, np.round(d, 2)
+
+
+def test_ble_radio_modes_set_the_advertising():
+    """Standalone mode's radio on a BLE pod (pod/link_ble.py): "slow" advertises every 2 s,
+    "off" stops advertising, "on" is the normal 100 ms; while a host is connected nothing
+    changes until it leaves."""
+    import sys
+    from conftest import FIRMWARE
+    sys.path.insert(0, str(FIRMWARE))
+    try:
+        from pod import link_ble
+    finally:
+        sys.path.remove(str(FIRMWARE))
+
+    class Radio:
+        def __init__(self):
+            self.calls = []
+
+        def gap_advertise(self, interval_us, adv_data=None, resp_data=None):
+            self.calls.append(interval_us)
+
+    link = object.__new__(link_ble.BleLink)
+    link.cfg = {"role": "thorax"}
+    link.pod_id = "p1"
+    link.ble = Radio()
+    link.conn = None
+    link.set_radio("slow")
+    link.set_radio("off")
+    link.set_radio("on")
+    assert link.ble.calls == [2_000_000, None, 100_000]
+    link.conn = 1
+    link.set_radio("off")
+    assert link.ble.calls[-1] == 100_000 and link.radio == "off"
+    link.conn = None
+    link.advertise()                    # the host left: the chosen mode applies
+    assert link.ble.calls[-1] is None
