@@ -22,6 +22,7 @@
 #            then n_axes int16 counts.
 # Everything here runs unchanged in both interpreters and allocates nothing in the
 # *_into functions (the pod's sample path).
+import struct
 import sys
 
 if sys.implementation.name == "micropython":
@@ -40,8 +41,11 @@ MSG_REPLY = const(0x03)    # JSON: reply to a command {"id", "op", "ok", ...}
 MSG_PONG = const(0x04)     # binary reply to ping: PONG_FMT
 MSG_LOG = const(0x05)      # JSON: {"level", "msg"} warnings and errors from the pod
 MSG_STATUS = const(0x06)   # binary, 1 Hz while streaming: STATUS_FMT
+MSG_ANGLES = const(0x07)   # binary batch of on-pod orientation samples: ANGLES_HDR + ANGLE_REC
+MSG_LOGRECS = const(0x08)  # binary: day-log records answering log_read: LOGRECS_HDR + LOGREC
 
-MSG_NAMES = {1: "info", 2: "samples", 3: "reply", 4: "pong", 5: "log", 6: "status"}
+MSG_NAMES = {1: "info", 2: "samples", 3: "reply", 4: "pong", 5: "log", 6: "status",
+             7: "angles", 8: "logrecs"}
 
 FLAG_MAG = const(0x01)       # records carry 9 axes
 FLAG_BACKLOG = const(0x02)   # stored while the link was down, sent late (BLE store-and-forward)
@@ -63,6 +67,40 @@ PONG_SIZE = const(8)
 # dropped on a full link, sample-rate actually measured on the pod (milli-Hz), battery mV
 STATUS_FMT = "<HHHIHHIH"
 STATUS_SIZE = const(20)
+
+# angles (start with kind "angle"): header seq0 (sample seq of the first), t0_lo, t0_hi
+# (device us as SAMPLES), n; then n records: dt_us (since the previous; 0 first),
+# angle_cdeg (segment sagittal angle, ANGLE_NONE without a segment matrix), gravity
+# direction (up) in the sensor frame, Q14 (16384 = 1)
+ANGLES_HDR = "<IHHB"
+ANGLES_HDR_SIZE = const(9)
+ANGLE_REC = "<Hhhhh"
+ANGLE_REC_SIZE = const(10)
+ANGLE_NONE = const(-32768)     # no angle: no IMU data, no segment matrix
+ANGLE_MIN_HZ = const(1)
+ANGLE_MAX_HZ = const(50)
+STREAM_KINDS = ("raw", "angle")
+Q14 = const(16384)
+
+# day log (standalone mode): one record a second while armed, stored on the pod's flash
+# and sent as is by log_read: seq u32 (30-bit), dev_s u16 (pod seconds since boot mod
+# 65536), mean/min/max angle cdeg i16, motion u8 (RMS angular rate deg/s, saturating),
+# flags u8 (LOGREC_*), crc u16 = crc16 of the 14 bytes before
+LOGREC_FMT = "<IHhhhBBH"
+LOGREC_SIZE = const(16)
+LOGREC_CRC_AT = const(14)
+LOGREC_BOOT = const(0x01)    # first record after a boot
+LOGREC_OVER = const(0x02)    # angle beyond the rule's threshold this second
+LOGREC_BUZZ = const(0x04)    # a buzz started this second
+LOGREC_QUIET = const(0x08)   # quiet hours
+LOGREC_NODATA = const(0x10)  # no IMU data this second (angles are ANGLE_NONE)
+LOGREC_ARM = const(0x20)     # first record after an arm
+# logrecs frame: header seq0 (seq of the first record), n; then n LOGREC_SIZE records
+LOGRECS_HDR = "<IB"
+LOGRECS_HDR_SIZE = const(5)
+LOGRECS_PER_FRAME = const(16)  # the pod sends at most this many records per frame
+LOG_READ_MAX = const(256)      # log_read n limit
+RADIO_MODES = ("off", "slow")
 
 
 
@@ -199,6 +237,54 @@ def decode_frame(block):
     return body[0], body[1:-2]
 
 
+def pack_logrec_into(buf, off, seq, dev_s, mean_cdeg, min_cdeg, max_cdeg, motion, flags):
+    """Write one day-log record with its CRC into buf[off:off + LOGREC_SIZE]. No allocation
+    (struct.pack_into with small ints; the CRC over a preallocated buffer)."""
+    struct.pack_into("<IHhhhBB", buf, off, seq & SEQ_MASK, dev_s & 0xFFFF, mean_cdeg,
+                     min_cdeg, max_cdeg, motion, flags)
+    c = _crc16_fast(buf, off, off + LOGREC_CRC_AT, 0xFFFF, _CRC_TABLE)
+    buf[off + LOGREC_CRC_AT] = c & 0xFF
+    buf[off + LOGREC_CRC_AT + 1] = c >> 8
+
+
+def logrec_ok(buf, off=0):
+    """True when the record at buf[off:] is complete and its CRC matches."""
+    if len(buf) < off + LOGREC_SIZE:
+        return False
+    c = _crc16_fast(buf, off, off + LOGREC_CRC_AT, 0xFFFF, _CRC_TABLE)
+    return c == (buf[off + LOGREC_CRC_AT] | (buf[off + LOGREC_CRC_AT + 1] << 8))
+
+
+def unpack_logrec(buf, off=0):
+    """(seq, dev_s, mean_cdeg, min_cdeg, max_cdeg, motion, flags, crc_ok) of one record."""
+    f = struct.unpack_from(LOGREC_FMT, buf, off)
+    return f[:7] + (logrec_ok(buf, off),)
+
+
+def unpack_logrecs(payload):
+    """Parse a LOGRECS payload: (seq0, [unpack_logrec tuples]). Raises ValueError on a
+    bad length. Records whose CRC fails are returned with crc_ok False (count, skip)."""
+    if len(payload) < LOGRECS_HDR_SIZE:
+        raise ValueError("logrecs header truncated")
+    seq0, n = struct.unpack_from(LOGRECS_HDR, payload, 0)
+    if len(payload) != LOGRECS_HDR_SIZE + n * LOGREC_SIZE:
+        raise ValueError("logrecs length does not match count")
+    return seq0, [unpack_logrec(payload, LOGRECS_HDR_SIZE + k * LOGREC_SIZE) for k in range(n)]
+
+
+def unpack_angles(payload):
+    """Parse an ANGLES payload: (seq0, t0_us, [(dt_us, angle_cdeg, gx, gy, gz), ...]).
+    Raises ValueError on a bad length."""
+    if len(payload) < ANGLES_HDR_SIZE:
+        raise ValueError("angles header truncated")
+    seq0, lo, hi, n = struct.unpack_from(ANGLES_HDR, payload, 0)
+    if len(payload) != ANGLES_HDR_SIZE + n * ANGLE_REC_SIZE:
+        raise ValueError("angles length does not match count")
+    recs = [struct.unpack_from(ANGLE_REC, payload, ANGLES_HDR_SIZE + k * ANGLE_REC_SIZE)
+            for k in range(n)]
+    return seq0, lo | (hi << 16), recs
+
+
 def split_u32(v):
     return v & 0xFFFF, (v >> 16) & 0xFFFF
 
@@ -210,7 +296,7 @@ def join_u32(lo, hi):
 # ---- host -> pod command lines -------------------------------------------------------
 
 COMMANDS = ("info", "start", "stop", "set_rate", "set_role", "identify", "buzz", "ping",
-            "reboot", "set_config")
+            "reboot", "set_config", "arm", "disarm", "log_info", "log_read", "log_clear")
 ROLES = ("pelvis", "thorax", "head")
 MIN_RATE_HZ = const(25)
 MAX_RATE_HZ = const(1000)

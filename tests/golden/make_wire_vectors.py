@@ -37,6 +37,17 @@ def main():
         {"name": "status", "type": wire.MSG_STATUS,
          "fields": {"t_dev_us": 0x1_0000_0001, "samples_sent": 123456, "fifo_overflows": 2,
                     "frames_dropped": 0, "rate_mhz": 100003, "battery_mv": 3900}},
+        {"name": "angles_3", "type": wire.MSG_ANGLES,
+         "fields": {"seq0": 5000, "t0_us": 4294967000,
+                    "records": [[0, 1234, 0, 0, 16384], [20000, -32768, 11585, 0, 11585],
+                                [20001, -9000, -16384, 1, -2]]}},
+        {"name": "logrecs_3", "type": wire.MSG_LOGRECS,
+         "fields": {"seq0": (1 << 30) - 2,
+                    "records": [[(1 << 30) - 2, 65535, 1500, -200, 3100, 12,
+                                 wire.LOGREC_BOOT | wire.LOGREC_ARM],
+                                [(1 << 30) - 1, 0, -32768, -32768, -32768, 255, wire.LOGREC_NODATA],
+                                [0, 1, 1510, 1490, 1530, 0,
+                                 wire.LOGREC_OVER | wire.LOGREC_BUZZ | wire.LOGREC_QUIET]]}},
         {"name": "reply", "type": wire.MSG_REPLY, "json": '{"id":7,"ok":true,"op":"buzz"}'},
         {"name": "log", "type": wire.MSG_LOG, "json": '{"level":"warning","msg":"pod.json missing"}'},
     ]
@@ -54,13 +65,27 @@ def main():
             payload = struct.pack(wire.STATUS_FMT, t & 0xFFFF, (t >> 16) & 0xFFFF, t >> 32,
                                   fl["samples_sent"], fl["fifo_overflows"], fl["frames_dropped"],
                                   fl["rate_mhz"], fl["battery_mv"])
+        elif f["type"] == wire.MSG_ANGLES:
+            t = fl["t0_us"]
+            payload = struct.pack(wire.ANGLES_HDR, fl["seq0"], t & 0xFFFF, t >> 16,
+                                  len(fl["records"]))
+            for r in fl["records"]:
+                payload += struct.pack(wire.ANGLE_REC, *r)
+        elif f["type"] == wire.MSG_LOGRECS:
+            payload = struct.pack(wire.LOGRECS_HDR, fl["seq0"], len(fl["records"]))
+            for r in fl["records"]:
+                rec = struct.pack("<IHhhhBB", *r)
+                payload += rec + struct.pack("<H", wire.crc16(rec))
         else:
             payload = f["json"].encode()
         f["payload_hex"] = payload.hex()
         f["frame_hex"] = wire.encode_frame(f["type"], payload).hex()
     commands = []
     for op, rid, args in [("info", 1, {}), ("ping", 65535, {}), ("buzz", 7, {"ms": 250}),
-                          ("set_role", 9, {"role": "thorax"}), ("set_rate", 10, {"rate_hz": 200})]:
+                          ("set_role", 9, {"role": "thorax"}), ("set_rate", 10, {"rate_hz": 200}),
+                          ("start", 11, {"kind": "angle", "out_hz": 10}), ("disarm", 12, {}),
+                          ("log_info", 13, {}), ("log_read", 14, {"from_seq": 7, "n": 256}),
+                          ("log_clear", 15, {"upto_seq": 1000})]:
         commands.append({"op": op, "id": rid, "args": args,
                          "line": wire.encode_command(op, rid, args).decode()})
     data = {

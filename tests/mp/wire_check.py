@@ -59,6 +59,31 @@ def run(path):
             rid, lo, hi, wraps = struct.unpack(wire.PONG_FMT, p)
             t = (wraps << 32) | wire.join_u32(lo, hi)
             check("fields_pong", rid == fl["req_id"] and t == fl["t_dev_us"], "pong differs")
+        elif f["type"] == wire.MSG_ANGLES:
+            seq0, t0, recs = wire.unpack_angles(p)
+            ok = (seq0 == fl["seq0"] and t0 == fl["t0_us"]
+                  and [list(r) for r in recs] == fl["records"])
+            check("fields_" + f["name"], ok, "angle fields differ")
+        elif f["type"] == wire.MSG_LOGRECS:
+            seq0, recs = wire.unpack_logrecs(p)
+            ok = seq0 == fl["seq0"] and len(recs) == len(fl["records"])
+            buf = bytearray(wire.LOGREC_SIZE)
+            for k, r in enumerate(fl["records"]):
+                ok = ok and list(recs[k][:7]) == r and recs[k][7] is True
+                # the pod's writer gives the stored bytes
+                wire.pack_logrec_into(buf, 0, *r)
+                at = wire.LOGRECS_HDR_SIZE + k * wire.LOGREC_SIZE
+                ok = ok and bytes(buf) == bytes(p[at:at + wire.LOGREC_SIZE])
+                ok = ok and wire.logrec_ok(buf)
+                buf[3] ^= 0x40
+                ok = ok and not wire.logrec_ok(buf)
+                ok = ok and not wire.logrec_ok(buf[:wire.LOGREC_SIZE - 1])
+            check("fields_" + f["name"], ok, "log record fields differ")
+            try:
+                wire.unpack_logrecs(bytes(p[:-1]))
+                check("logrecs_short", False, "accepted a truncated payload")
+            except ValueError:
+                check("logrecs_short", True)
         # the firmware's allocation-free path must give the same bytes as encode_frame
         body = bytearray(len(payload) + 3)
         body[0] = f["type"]
