@@ -26,13 +26,15 @@ VERSION = 1
 FORMAT = "posturepod-recording"
 
 # the record as the pods store and send it (docs/protocol.md, "Standalone log")
-LOGREC_FMT = getattr(wire, "LOGREC_FMT", "<IHhhhBBH")
-LOGREC_SIZE = getattr(wire, "LOGREC_SIZE", 16)
-ANGLE_NONE = getattr(wire, "ANGLE_NONE", -32768)
+LOGREC_FMT = wire.LOGREC_FMT
+LOGREC_SIZE = wire.LOGREC_SIZE
+ANGLE_NONE = wire.ANGLE_NONE
 REC_DTYPE = np.dtype([("seq", "<u4"), ("dev_s", "<u2"), ("mean", "<i2"), ("min", "<i2"),
                       ("max", "<i2"), ("motion", "u1"), ("flags", "u1"), ("crc", "<u2")])
 assert REC_DTYPE.itemsize == LOGREC_SIZE
-F_BOOT, F_OVER, F_BUZZ, F_QUIET, F_NODATA, F_ARM = 1, 2, 4, 8, 16, 32
+F_BOOT, F_OVER, F_BUZZ, F_QUIET, F_NODATA, F_ARM = (
+    wire.LOGREC_BOOT, wire.LOGREC_OVER, wire.LOGREC_BUZZ, wire.LOGREC_QUIET, wire.LOGREC_NODATA,
+    wire.LOGREC_ARM)
 FLAG_NAMES = ("boot", "over", "buzz", "quiet", "nodata", "arm")
 SEQ_MASK = wire.SEQ_MASK
 

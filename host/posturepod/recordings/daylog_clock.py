@@ -26,7 +26,9 @@ import numpy as np
 
 from posturepod.recordings.daylog import F_BOOT, PodLog
 
-MIN_DRIFT_SPAN_S = 600.0      # arming (+-1 s) to sync: the drift is then known to < 1700 ppm
+MIN_DRIFT_SPAN_S = 3600.0     # arming (+-1 s) to sync: the drift is then known to +-280 ppm
+#                               and interpolating between the two is never worse than the
+#                               arming's 1 s (a crystal's 50 ppm needs 5.5 h to make 1 s)
 ARM_UNCERTAINTY_S = 1.0       # wall_s and the pod's dev_s at arming are whole seconds
 MAX_SYNC_ELAPSED_S = 4 * 3600  # a sync's ping at most this long after the last record
 
@@ -40,6 +42,7 @@ class Segment:
     method: str = "unmapped"
     offset_s: float = math.nan
     drift_ppm: float | None = None
+    drift_uncertainty_ppm: float | None = None
     uncertainty_s: float | None = None
 
 
@@ -58,6 +61,8 @@ class ClockMap:
         for s in self.segments:
             out.append({"records": s.end - s.first, "method": s.method,
                         "drift_ppm": None if s.drift_ppm is None else round(s.drift_ppm, 1),
+                        "drift_uncertainty_ppm": None if s.drift_uncertainty_ppm is None
+                        else round(s.drift_uncertainty_ppm, 1),
                         "uncertainty_s": None if s.uncertainty_s is None
                         else round(s.uncertainty_s, 4),
                         "anchors": [k for _, _, k in s.anchors]})
@@ -127,6 +132,7 @@ def _fit(seg: Segment, pod_drift: float | None) -> None:
         b, a = np.polyfit(d, w, 1)
         seg.offset_s, seg.drift_ppm = float(a), float((b - 1) * 1e6)
         seg.method, seg.uncertainty_s = "syncs", 0.01
+        seg.drift_uncertainty_ppm = 1e6 * 0.002 / (syncs[-1][0] - syncs[0][0])
         return
     if syncs:
         d0, w0 = syncs[-1]
@@ -138,6 +144,7 @@ def _fit(seg: Segment, pod_drift: float | None) -> None:
             if span >= MIN_DRIFT_SPAN_S:
                 drift = (w0 - wa) / span - 1.0
                 seg.method = "arm+sync"
+                seg.drift_uncertainty_ppm = 1e6 * ARM_UNCERTAINTY_S / span
         if seg.method == "sync" and pod_drift is not None:
             drift = pod_drift
         seg.drift_ppm = None if seg.method == "sync" and pod_drift is None else drift * 1e6

@@ -140,7 +140,7 @@ def analyse_daylog(dl, cfg: SittingConfig | None = None, *, patient: str | None 
     s["recorded_at"] = _iso(grid.t0_wall_s) if grid.n_seconds else dl.meta.get("created_utc")
     s["recording"] = str(dl.path)
     s["analysed_at"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    s["calibration"] = None
+    s.pop("calibration", None)      # the pods used the one given at arming (wear)
     return res
 
 
