@@ -129,7 +129,7 @@ def analyse_daylog(dl, cfg: SittingConfig | None = None, *, patient: str | None 
     _mark_unmeasured(s, with_data)
     s["notes"].insert(0, POD_ANGLE_NOTES)
     s["source"] = {"kind": "day-log", "angles": "pods",
-                   "t0_utc": _iso(grid.t0_wall_s),
+                   "t0_utc": _iso(grid.t0_wall_s), "t0_wall_s": grid.t0_wall_s,
                    "unmapped_records": {r: c.unmapped for r, c in grid.clocks.items()}}
     unm = sum(c.unmapped for c in grid.clocks.values())
     if unm:
