@@ -162,3 +162,42 @@ def device_alerts(dl, grid) -> dict:
 
 def _iso(wall_s: float) -> str:
     return _dt.datetime.fromtimestamp(wall_s, tz=_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def rule_buzz_times(time_s, angle_deg, ref_deg: float, rule: dict | None, *,
+                    epoch_s: float = 1.0) -> list[float]:
+    """When a pod armed with ``rule`` should buzz, by the live tool's own machinery on 1 s
+    means of that pod's angle: the condition (more than ``over_cdeg`` forward of the
+    reference) tracked by :class:`~posturepod.sitting.episodes.EpisodeTracker` (any second
+    without it ends the episode, as the pod's hold timer restarts), the buzz due by
+    :meth:`~posturepod.sitting.engine.PostureEngine._due` after ``hold_s`` and every
+    ``repeat_s`` (no cap: the pod's rule has none). For checking the pods' own buzzes
+    against the host's rule on the same day (tests/test_standalone.py)."""
+    from .engine import PostureEngine
+    from .episodes import EpisodeTracker
+    if not rule:
+        return []
+    t = np.asarray(time_s, float)
+    a = np.asarray(angle_deg, float)
+    if not len(t):
+        return []
+    k = np.floor(t / epoch_s).astype(np.int64)
+    starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+    ok = np.isfinite(a)
+    sums = np.add.reduceat(np.where(ok, a, 0.0), starts)
+    cnt = np.add.reduceat(ok.astype(float), starts)
+    over = rule["over_cdeg"] / 100.0
+    hold, rep = float(rule["hold_s"]), float(rule.get("repeat_s") or 0)
+    tr = EpisodeTracker(hold, epoch_s)
+    last, out = None, []
+    for j, s in enumerate(starts):
+        t0 = float(k[s]) * epoch_s
+        mean = sums[j] / cnt[j] if cnt[j] else math.nan
+        cond = bool(math.isfinite(mean) and mean - ref_deg > over)
+        tr.update(t0, t0 + epoch_s, cond)
+        if cond and tr.start is not None:
+            n = PostureEngine._due(last, tr.start, t0 + epoch_s, hold, rep, 10 ** 9)
+            if n:
+                last = (tr.start, t0 + epoch_s, n)
+                out.append(t0 + epoch_s)
+    return out
