@@ -104,7 +104,8 @@ def run_wear(pods: dict[str, str], out, *, calibration=None, quiet=(), utc_offse
             try:
                 arm(session, g)
             except Exception as e:  # noqa: BLE001 - say which pod refused and stop
-                state["error"] = f"arming failed: {e}"
+                done = ", ".join(state.get("replies", {})) or "none"
+                state["error"] = f"arming failed: {e} (armed: {done})"
                 return True
         return state["armed_at"] is not None and \
             (stream_until is None or time.monotonic() >= stream_until)
