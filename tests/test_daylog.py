@@ -149,3 +149,39 @@ def test_streamed_only_commands_refuse_a_daylog(tmp_path, capsys):
     d = make_daylog(tmp_path / "d", n=30)
     assert main(["flexion", str(d)]) == 1
     assert "day-log recording" in capsys.readouterr().err
+
+
+def _pod_log(tmp_path, role, recs, meta):
+    p = tmp_path / f"{role}.log"
+    p.write_bytes(b"".join(recs))
+    return D.read_pod_log(p, role, meta)
+
+
+def test_clock_boots_drift_and_unmapped(tmp_path):
+    """Boot 1 armed (at dev 50), reboot at record 300 (boot 2: neither armed nor synced),
+    reboot at 600 (boot 3, synced twice, 2 h apart); the pod's clock runs 100 ppm fast."""
+    from posturepod.recordings.daylog_clock import map_clock
+    rate = 1 + 100e-6           # pod seconds per wall second
+    recs = [_rec(i, 50 + i, 1.0, wire.LOGREC_ARM if i == 0 else 0) for i in range(300)]
+    recs += [_rec(300 + i, 3 + i, 2.0, wire.LOGREC_BOOT if i == 0 else 0) for i in range(300)]
+    # boot 3: records every pod second from dev 10 for 2 h (7200 of them)
+    recs += [_rec(600 + i, 10 + i, 3.0, wire.LOGREC_BOOT if i == 0 else 0) for i in range(7300)]
+    boot3_wall0 = W0 + 5000.25       # wall time when boot 3's clock read 0
+
+    def ping(dev):
+        return [boot3_wall0 + dev / rate, int(dev * 1e6), 0.001]
+    meta = {"arms": [{"seq": 0, "wall_s": W0, "boot": 1, "dev_s": 50}],
+            "syncs": [{"boot": 3, "next_seq": 600 + 100, "pings": [ping(112.0)]},
+                      {"boot": 3, "next_seq": 600 + 7300, "pings": [ping(7312.0)]}]}
+    log = _pod_log(tmp_path, "thorax", recs, meta)
+    c = map_clock(log)
+    assert [s.method for s in c.segments] == ["arm", "unmapped", "syncs"]
+    assert c.unmapped == 300 and np.isnan(c.wall_s[300:600]).all()
+    s3 = c.segments[2]
+    assert s3.drift_ppm == pytest.approx(-100, abs=1)
+    assert c.wall_s[600] == pytest.approx(boot3_wall0 + 10 / rate, abs=1e-3)
+    assert c.wall_s[-1] == pytest.approx(boot3_wall0 + 7309 / rate, abs=1e-3)
+    # boot 1: the pod's measured drift (same crystal) from the arming
+    assert c.segments[0].drift_ppm == pytest.approx(-100, abs=1)
+    assert c.wall_s[0] == pytest.approx(W0, abs=1.0)
+
