@@ -70,7 +70,7 @@ def pod_angle_grid(dl: DayLog) -> PodAngleGrid:
     t0 = math.floor(min(starts)) if starts else 0.0
     ends = [float(np.nanmax(c.wall_s)) for c in clocks.values()
             if len(c.wall_s) and np.isfinite(c.wall_s).any()]
-    n = int(math.floor(max(ends) - t0)) + 2 if ends else 0
+    n = int(np.rint(max(ends) - t0)) + 1 if ends else 0
     angles, index = {}, {}
     for r, c in clocks.items():
         ok = np.flatnonzero(np.isfinite(c.wall_s))
