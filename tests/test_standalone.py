@@ -97,6 +97,24 @@ def test_sync_resume_twice_never_armed_clear(boards, capsys, tmp_path):
     assert pod["unmapped_records"] == 0 and pod["syncs"] == 3
 
 
+def test_sync_through_line_noise(boards, capsys, tmp_path):
+    """Bytes flipped, dropped and inserted on the link (the virtual board's SIGUSR1): the
+    damaged frames are dropped by their CRC, the records asked for again, none stored
+    twice or with a hole."""
+    import os
+    import signal
+    vp, _ = boards
+    out = tmp_path / "noisy"
+    for _ in range(4):
+        os.kill(vp.boards["thorax"].proc.pid, signal.SIGUSR1)
+    assert main(["sync", "--pod", f"thorax={vp.links['thorax']}", "--out", str(out),
+                 "--json"]) == 0
+    e = json.loads(capsys.readouterr().out)["pods"]["thorax"]
+    seq = D.read_daylog(out).pods["thorax"].seq
+    assert len(seq) == e["added"] >= 5 and np.all(np.diff(seq) == 1)
+    assert e["bad_records"] == 0
+
+
 def _episodes_trace_time(summary, key, shift):
     return [(e["start_s"] + shift, e["end_s"] + shift) for e in summary[key]]
 

@@ -71,14 +71,17 @@ class PodSync:
                 self.link.close()
 
     def _log_info(self) -> dict:
-        try:
-            return self.link.request("log_info", timeout_s=3.0).body  # type: ignore[return-value]
-        except PodError as e:
-            if "refused" in str(e):
-                raise SyncError(f"{self.role} ({self.spec}): the pod has no standalone log "
-                                f"({e}): flash it with this posturepod (posturepod flash)"
-                                ) from None
-            raise SyncError(str(e)) from None
+        for attempt in range(3):        # a reply lost to line noise: ask again
+            try:
+                return self.link.request("log_info", timeout_s=2.0).body  # type: ignore
+            except PodError as e:
+                if "refused" in str(e):
+                    raise SyncError(f"{self.role} ({self.spec}): the pod has no standalone "
+                                    f"log ({e}): flash it with this posturepod "
+                                    f"(posturepod flash)") from None
+                if attempt == 2:
+                    raise SyncError(str(e)) from None
+        raise AssertionError("unreachable")
 
     def _check_pod(self, info: dict, li: dict, pm: dict) -> None:
         pid = info.get("pod_id")
@@ -151,8 +154,12 @@ class PodSync:
             n = min(self.chunk, end - nxt)
             self.frames = []
             try:
-                rep = self.link.request("log_read", from_seq=nxt, n=n, timeout_s=5.0).body
+                rep = self.link.request("log_read", from_seq=nxt, n=n, timeout_s=2.0).body
             except PodError as e:
+                rereads += 1                # the reply lost on the link: ask again
+                self.stats["rereads"] += 1
+                if rereads <= MAX_REREADS and "refused" not in str(e):
+                    continue
                 raise SyncError(f"{self.role}: log_read from {nxt}: {e}; the "
                                 f"{valid // D.LOGREC_SIZE} records stored so far are kept: "
                                 f"run sync again to continue") from None
