@@ -1,6 +1,7 @@
 """``posturepod demo --protocol sitting --standalone``: the virtual patient wears armed
 virtual pods (the real firmware) with no host attached, then the host syncs and analyses.
 
+At the end of the day the pods are disarmed (the patient takes them off), then synced.
 DIR: the day-log recording (``posturepod sync``), ``sitting.json`` and ``report.html``
 (``posturepod sitting``), ``truth.json`` (the simulated patient; ``demo`` says where trace
 time 0 is on the wall clock and the host's monotonic clock), and ``wear/``: the native
@@ -57,6 +58,7 @@ def standalone_demo(a, work: Path, out: Path, make_trace) -> int:
                   f"{'(the raw stream was recorded too) ' if a.with_stream else ''}...",
                   file=sys.stderr)
             time.sleep(left)
+        _disarm(vp.links)     # the day is over: the patient takes the pods off
         synced = sync_pods(vp.links, out, patient=a.patient, log=lambda *x: None)
         for role, e in synced.items():
             print("sync: " + summary_line(role, e), file=sys.stderr)
@@ -95,3 +97,18 @@ def _motor_log(path: Path) -> list[int]:
             except ValueError:
                 pass
     return out
+
+
+def _disarm(links: dict) -> None:
+    """Stop every pod's logging at the end of the simulated day (as taking it off and
+    switching it off would), so the day-log ends where the patient's day ends."""
+    from posturepod.pods.podlink import PodError, PodLink
+    for role, port in links.items():
+        link = PodLink(port, name=role, auto_reconnect=False)
+        try:
+            link.open()
+            link.request("disarm", timeout_s=3.0)
+        except PodError as e:
+            print(f"posturepod demo: warning: {e}", file=sys.stderr)
+        finally:
+            link.close()
