@@ -49,7 +49,7 @@ def make_daylog(path, n=900, *, dev0=None, phase=None, flags_at=None, refs=None,
         recs = []
         for i, a in enumerate(ang):
             fl = (wire.LOGREC_ARM if i == 0 else 0) | (flags_at or {}).get((role, i), 0)
-            recs.append(_rec(i, dev0[role] + i, a, fl))
+            recs.append(_rec(i, dev0[role] + i + 1, a, fl))   # stamped at its end
         (path / f"{role}.log").write_bytes(b"".join(recs))
         dev_sync = dev0[role] + n + sync_after_s
         pings = [[W0 + phase[role] + n + sync_after_s + k * 0.01,
@@ -162,10 +162,10 @@ def test_clock_boots_drift_and_unmapped(tmp_path):
     reboot at 600 (boot 3, synced twice, 2 h apart); the pod's clock runs 100 ppm fast."""
     from posturepod.recordings.daylog_clock import map_clock
     rate = 1 + 100e-6           # pod seconds per wall second
-    recs = [_rec(i, 50 + i, 1.0, wire.LOGREC_ARM if i == 0 else 0) for i in range(300)]
-    recs += [_rec(300 + i, 3 + i, 2.0, wire.LOGREC_BOOT if i == 0 else 0) for i in range(300)]
+    recs = [_rec(i, 51 + i, 1.0, wire.LOGREC_ARM if i == 0 else 0) for i in range(300)]
+    recs += [_rec(300 + i, 4 + i, 2.0, wire.LOGREC_BOOT if i == 0 else 0) for i in range(300)]
     # boot 3: records every pod second from dev 10 for 2 h (7200 of them)
-    recs += [_rec(600 + i, 10 + i, 3.0, wire.LOGREC_BOOT if i == 0 else 0) for i in range(7300)]
+    recs += [_rec(600 + i, 11 + i, 3.0, wire.LOGREC_BOOT if i == 0 else 0) for i in range(7300)]
     boot3_wall0 = W0 + 5000.25       # wall time when boot 3's clock read 0
 
     def ping(dev):

@@ -31,6 +31,9 @@ MIN_DRIFT_SPAN_S = 3600.0     # arming (+-1 s) to sync: the drift is then known 
 #                               arming's 1 s (a crystal's 50 ppm needs 5.5 h to make 1 s)
 ARM_UNCERTAINTY_S = 1.0       # wall_s and the pod's dev_s at arming are whole seconds
 MAX_SYNC_ELAPSED_S = 4 * 3600  # a sync's ping at most this long after the last record
+# a record is written when its second ends, stamped with the pod's second count then
+# (firmware/pod/standalone.py: dev_s += 1, then the record): it covers [dev_s - 1, dev_s)
+RECORD_SPAN_S = 1
 
 
 @dataclass
@@ -49,7 +52,8 @@ class Segment:
 @dataclass
 class ClockMap:
     role: str
-    wall_s: np.ndarray         # (N,) UTC seconds of each record's start; NaN: unmapped
+    wall_s: np.ndarray         # (N,) UTC seconds of each record's start (its second is
+    #                            [wall_s, wall_s + 1)); NaN: unmapped
     segments: list[Segment]
 
     @property
@@ -184,5 +188,5 @@ def map_clock(log: PodLog) -> ClockMap:
     for s in segs:
         if math.isfinite(s.offset_s):
             rate = 1.0 + (s.drift_ppm or 0.0) * 1e-6
-            wall[s.first:s.end] = s.offset_s + rate * s.dev_u
+            wall[s.first:s.end] = s.offset_s + rate * (s.dev_u - RECORD_SPAN_S)
     return ClockMap(log.role, wall, segs)
