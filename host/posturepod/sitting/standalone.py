@@ -145,14 +145,14 @@ def analyse_daylog(dl, cfg: SittingConfig | None = None, *, patient: str | None 
 
 
 def device_alerts(dl, grid) -> dict:
-    """What the pods did on their own: buzzes (the BUZZ flag: a buzz started that second),
-    on the analysis clock."""
+    """What the pods did on their own: buzzes (the BUZZ flag: the pod decided to buzz when
+    that second ended, so the time given is the record's end), on the analysis clock."""
     from posturepod.recordings.daylog import F_BUZZ, F_OVER, F_QUIET
     out = {}
     for role, p in dl.pods.items():
         c = grid.clocks[role]
         b = np.flatnonzero((p.flags & F_BUZZ) != 0)
-        t = c.wall_s[b] - grid.t0_wall_s
+        t = c.wall_s[b] + 1.0 - grid.t0_wall_s
         out[f"{role}_buzzes"] = int(len(b))
         out[f"{role}_buzz_times_s"] = [round(float(x), 1) for x in t if math.isfinite(x)]
         out[f"{role}_over_s"] = int(((p.flags & F_OVER) != 0).sum())
