@@ -323,3 +323,51 @@ def test_pico_and_pico_w_told_apart():
     from posturepod.devices.boards import guess_board
     assert guess_board("/nope", {"machine": "Raspberry Pi Pico with RP2040"})[0] == "pico"
     assert guess_board("/nope", {"machine": "Raspberry Pi Pico W with RP2040"})[0] == "pico-w"
+
+
+@pytest.mark.slow
+def test_standalone_mode_on_the_emulated_pico(tmp_path, pico_images):
+    """Issue 16 on the real rp2 port: flashed firmware, armed over the emulated USB, one
+    record a second on the Pico's littlefs (capacity from its free space: >= 16 h), read
+    back with their CRCs; after a restart (the flash kept) still armed, BOOT flag."""
+    from podraw import RawPod
+    from posturepod.firmware.pod import wire
+    p = Pico(tmp_path, pico_images, "--blank")
+    try:
+        r = subprocess.run(CLI + ["flash", "--port", p.link, "--role", "thorax", "--board",
+                                  "pico"], capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stdout + r.stderr
+    finally:
+        p.stop()
+    p = Pico(tmp_path, pico_images)
+    try:
+        pod = RawPod(p.link, timeout_s=60)
+        a = pod.ok("arm", timeout_s=30, wall_s=1764900000, ref_cdeg=0, rule=None,
+                   seg_q14=[16384, 0, 0, 0, 16384, 0, 0, 0, 16384], pattern=[300], quiet=[],
+                   utc_offset_min=0, radio="off")
+        print("Pico capacity_records", a["capacity_records"])
+        assert a["capacity_records"] >= 57600
+        end = time.monotonic() + 120
+        while pod.ok("log_info", timeout_s=30)["next_seq"] < 3 and time.monotonic() < end:
+            time.sleep(2)
+        info, recs = pod.read_all()
+        assert len(recs) >= 3 and all(r[7] for r in recs)
+        assert [r[0] for r in recs] == list(range(len(recs)))
+        assert recs[0][6] & wire.LOGREC_ARM and all(abs(r[2]) < 300 for r in recs)
+        pod.close()
+    finally:
+        p.stop()
+    p = Pico(tmp_path, pico_images)             # power cycle: the flash is kept
+    try:
+        pod = RawPod(p.link, timeout_s=60)
+        assert pod.info["armed"] is True
+        end = time.monotonic() + 120
+        n0 = len(recs)
+        while pod.ok("log_info", timeout_s=30)["next_seq"] < n0 + 2 and time.monotonic() < end:
+            time.sleep(2)
+        info, recs = pod.read_all()
+        assert info["boot_count"] >= 2 and all(r[7] for r in recs)
+        assert any(r[6] & wire.LOGREC_BOOT for r in recs[n0 - 1:])
+        pod.close()
+    finally:
+        p.stop()

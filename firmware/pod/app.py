@@ -10,6 +10,9 @@ from pod import config
 from pod import hal
 from pod.clock import DeviceClock
 from pod.sampler import Sampler
+from pod.tilt import Tilt
+from pod.anglestream import AngleStream
+from pod.standalone import Standalone, check_settings
 
 _LINE_MAX = 512
 _STATUS_MS = 1000
@@ -62,6 +65,20 @@ class App:
         self.rate_mhz = 0
         self.buzzes = 0
         self.running = True
+        # orientation on the pod: the tilt filter fed by the sampler, the angle stream and
+        # standalone mode (docs/standalone.md)
+        self.tilt = Tilt()
+        self.angles = AngleStream(link)
+        self.stream_kind = None        # what the host streams now: None, "raw", "angle"
+        self._last_kind = "raw"
+        base = cfg_path[:cfg_path.rfind("/") + 1]      # beside pod.json
+        self.standalone = Standalone(board, self.clock, self.tilt, self._buzz, link,
+                                     base + "standalone.json", base + "dlog")
+        self.standalone.boot()
+        self.cfg_errors += self.standalone.errors
+        if self.sampler:
+            self.sampler.set_consumer(self._on_sample)
+        self._imu_need()
 
     # ---- setup ----------------------------------------------------------------------
     def _find_imu(self):
@@ -91,7 +108,9 @@ class App:
             "rate_hz": self.cfg["rate_hz"],
             "boot_id": self.boot_id,
             "config_errors": self.cfg_errors,
-            "streaming": bool(self.sampler and self.sampler.streaming),
+            "streaming": self.stream_kind is not None,
+            "stream_kind": self._last_kind,
+            "armed": self.standalone.armed,
             "motor_on": self._motor_from is not None and self._step % 2 == 0,
             "buzzes": self.buzzes,
             "imu": None,
@@ -167,15 +186,34 @@ class App:
             if not self.sampler:
                 self.reply(cmd, False, error=self.imu_error or "no IMU")
                 return
-            if not self.sampler.streaming:
-                self.sampler.start(self.cfg["rate_hz"])
-                self._rate_n = self.sampler.sent
-                self._rate_t = None
-            self.reply(cmd, rate_hz=self.cfg["rate_hz"], odr_hz=self.sampler.imu.odr_hz)
+            self._start(cmd)
         elif op == "stop":
-            if self.sampler:
-                self.sampler.stop()
+            self.stream_kind = None
+            self.angles.stop()
+            self._imu_need()
             self.reply(cmd)
+        elif op == "arm":
+            if not self.sampler:
+                self.reply(cmd, False, error=self.imu_error or "no IMU")
+                return
+            d = self.standalone.arm(check_settings(cmd, _pattern))
+            self._imu_need()
+            self.reply(cmd, **d)
+        elif op == "disarm":
+            d = self.standalone.disarm()
+            self._imu_need()
+            self.reply(cmd, **d)
+        elif op == "log_info":
+            self.reply(cmd, **self.standalone.info())
+        elif op == "log_read":
+            f = _int(cmd, "from_seq", 0, wire.SEQ_MASK)
+            n = _int(cmd, "n", 0, wire.LOG_READ_MAX)
+            f, k = self.standalone.read(self.link, f, n)
+            self.reply(cmd, from_seq=f, n=k, next_seq=self.standalone.log.next_seq)
+        elif op == "log_clear":
+            self.standalone.clear(_int(cmd, "upto_seq", 0, wire.SEQ_MASK))
+            lg = self.standalone.log
+            self.reply(cmd, first_seq=lg.first_seq(), next_seq=lg.next_seq)
         elif op == "set_rate":
             self._set(cmd, "rate_hz", cmd.get("rate_hz"))
         elif op == "set_role":
@@ -198,15 +236,8 @@ class App:
             self.reply(cmd, ms=ms)
         elif op == "buzz":
             steps = _pattern(cmd)
-            n = len(steps)
-            for i in range(n):
-                self._pattern[i] = steps[i]
-            self._pattern_n = n
-            self._step = 0
-            self.board.motor(True)
-            self.buzzes += 1
-            self._motor_from = self.board.ticks_us()
-            self.reply(cmd, ms=sum(steps), steps=n, count=self.buzzes)
+            self._buzz(steps)
+            self.reply(cmd, ms=sum(steps), steps=len(steps), count=self.buzzes)
         elif op == "reboot":
             self.reply(cmd)
             if self.sampler:
@@ -214,6 +245,83 @@ class App:
             self.board.reset()
         else:
             self.reply(cmd, False, error="unknown command " + op)
+
+    def _buzz(self, steps):
+        """Play a pattern [on, off, on...] ms on the motor; replaces one still playing."""
+        n = len(steps)
+        for i in range(n):
+            self._pattern[i] = steps[i]
+        self._pattern_n = n
+        self._step = 0
+        self.board.motor(True)
+        self.buzzes += 1
+        self._motor_from = self.board.ticks_us()
+
+    def _start(self, cmd):
+        s = self.sampler
+        imu = self.imu
+        if s is None or imu is None:
+            raise ValueError("no IMU")
+        kind = cmd.get("kind", "raw")
+        if kind not in wire.STREAM_KINDS:
+            raise ValueError("kind must be one of " + ", ".join(wire.STREAM_KINDS))
+        extra = {}
+        if kind == "angle":
+            out_hz = _int(cmd, "out_hz", wire.ANGLE_MIN_HZ, wire.ANGLE_MAX_HZ, 10)
+            if "seg_q14" in cmd and not self.standalone.armed:
+                self.tilt.set_segment(cmd["seg_q14"])
+            self.angles.start(out_hz, imu.odr_hz)
+            extra["out_hz"] = out_hz
+        else:
+            self.angles.stop()
+        if self.stream_kind is None:
+            self._rate_n = s.sent
+            self._rate_t = None
+        self.stream_kind = kind
+        self._last_kind = kind
+        self._imu_need()
+        self.reply(cmd, rate_hz=self.cfg["rate_hz"], odr_hz=imu.odr_hz, stream_kind=kind,
+                   **extra)
+
+    def _imu_need(self):
+        """Run the IMU while the host streams or the pod is armed; raw frames only while
+        the host streams raw samples."""
+        s = self.sampler
+        if not s:
+            return
+        need = self.stream_kind is not None or self.standalone.armed
+        send = self.stream_kind == "raw"
+        if need and not s.streaming:
+            s.send = send
+            self._imu_start()
+        elif not need and s.streaming:
+            s.stop()
+        elif s.send != send:
+            if s.send:
+                s.flush()
+            s.send = send
+
+    def _imu_start(self):
+        s = self.sampler
+        imu = self.imu
+        if s is None or imu is None:
+            return
+        s.start(self.cfg["rate_hz"])
+        self.tilt.configure(imu.gyr_scale, imu.acc_scale, imu.odr_hz)
+        self.tilt.reset()
+
+    def _on_sample(self, raw, o, seq, tl, th):
+        sa = self.standalone
+        ang = self.angles
+        if not (sa.armed or ang.on):
+            return
+        t = self.tilt
+        t.update(raw, o)
+        a = t.angle_cdeg()
+        if sa.armed:
+            sa.sample(a)
+        if ang.on:
+            ang.sample(t, a, seq, tl, th)
 
     def _set(self, cmd, key, val):
         err = config.validate(key, val)
@@ -236,7 +344,9 @@ class App:
         except OSError as e:
             self.log("warning", "could not save pod.json: %r" % (e,))
         if s and was:
-            s.start(self.cfg["rate_hz"])
+            self._imu_start()
+            if self.angles.on and self.imu:
+                self.angles.start(self.angles.out_hz, self.imu.odr_hz)
         d = self.info()
         self.reply(cmd, info=d)
 
@@ -287,7 +397,8 @@ class App:
                 if on != self._led_state:
                     self._led_state = on
                     b.led(on)
-        if self.sampler and self.sampler.streaming:
+        self.standalone.tick()
+        if self.stream_kind is not None and self.sampler:
             el = b.ticks_diff(now, self._status_at)
             if el >= _STATUS_MS * 1000 or el < 0:
                 if self._rate_t is not None:
@@ -341,6 +452,13 @@ def _mhz(n, el_us):
         q = q * 10 + d
         r -= d * el_us
     return q
+
+
+def _int(cmd, key, lo, hi, default=None):
+    v = cmd.get(key, default)
+    if not isinstance(v, int) or v < lo or v > hi:
+        raise ValueError("%s must be an integer %d..%d" % (key, lo, hi))
+    return v
 
 
 def _ms(cmd, default):

@@ -59,6 +59,7 @@ _IO_NO_INPUT_OUTPUT = const(3)
 PAIR_WINDOW_S = const(120)
 MAX_BONDS = const(8)
 ADV_INTERVAL_US = const(100000)
+ADV_SLOW_US = const(2000000)   # standalone mode, radio "slow": a host finds it within seconds
 _TX_BYTES = const(4096)
 _RX_BYTES = const(1024)
 _NOTIFY_BURST = const(8)       # notifications per poll() at most
@@ -269,11 +270,23 @@ class BleLink:
             time.ticks_diff(time.ticks_ms(), self._boot_ms) < self.pair_window_s * 1000
 
     def advertise(self):
-        adv, resp = advertising_payloads(self.cfg.get("role", "pelvis"), self.pod_id)
+        radio = getattr(self, "radio", "on")
         try:
-            self.ble.gap_advertise(ADV_INTERVAL_US, adv, resp_data=resp)
+            if radio == "off":
+                getattr(self.ble, "gap_advertise")(None)    # None stops advertising
+                return
+            adv, resp = advertising_payloads(self.cfg.get("role", "pelvis"), self.pod_id)
+            self.ble.gap_advertise(ADV_SLOW_US if radio == "slow" else ADV_INTERVAL_US, adv,
+                                   resp_data=resp)
         except OSError:
             pass
+
+    def set_radio(self, mode):
+        """Standalone mode's radio: "on" (normal advertising), "slow" (every 2 s) or "off"
+        (no advertising once the host has disconnected)."""
+        self.radio = mode
+        if self.conn is None:
+            self.advertise()
 
     def battery_level(self):
         b = self._board

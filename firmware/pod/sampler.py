@@ -35,7 +35,9 @@ class Sampler:
         self.seq = 0
         self.sent = 0           # samples sent since boot (mod 2**30)
         self.frames = 0
-        self.streaming = False
+        self.streaming = False  # the IMU runs (raw frames sent only while `send`)
+        self.send = True        # pack and send SAMPLES frames
+        self.on_sample = None   # per-sample consumer(raw, offset, seq, t_lo, t_hi) or None
         self.batch = 1
         self.period_us = 10000
         self._count = 0
@@ -65,8 +67,12 @@ class Sampler:
         self._ovf_seen = self.imu.overflows
         self.streaming = True
 
+    def set_consumer(self, fn):
+        """fn(raw, offset, seq, t_lo, t_hi) called for every sample, or None."""
+        self.on_sample = fn
+
     def stop(self):
-        if self.streaming:
+        if self.streaming and self.send:
             self.flush()
             self.imu.stop()
         self.streaming = False
@@ -133,9 +139,16 @@ class Sampler:
         body = self._body
         bl = self.backlog
         batch = self.batch if bl is None or bl.live else wire.MAX_BATCH  # offline: fuller frames
+        cb = self.on_sample
+        send = self.send
         for i in range(n):
             dt = step + rem if i == n - 1 else step
             self._advance(dt)
+            if cb is not None:
+                cb(raw, i * _RAW, self.seq, self.tl, self.th)
+            if not send:
+                self.seq = (self.seq + 1) & wire.SEQ_MASK
+                continue
             if self._count and dt > 0xFFFF:
                 self.flush()
             if self._count == 0:

@@ -37,6 +37,12 @@ CASES = ((100, (3700,)), (100, (23300,)), (1000, (730,)), (1000, (2300,)), (1000
 # registers): any loop step longer than the sample period loses samples by design
 ONE_PER_READ = ("ICM-20948",)
 N_SAMPLES = 10000
+# --orient: the orientation paths (pod/tilt.py, pod/standalone.py, pod/anglestream.py)
+ORIENT = "--orient" in sys.argv
+ARM = {"wall_s": 1764900000, "seg_q14": [16384, 0, 0, 0, 16384, 0, 0, 0, 16384],
+       "ref_cdeg": -2000, "rule": {"over_cdeg": 1000, "hold_s": 2, "repeat_s": 3},
+       "pattern": [200, 100, 200], "quiet": [[600, 660]], "utc_offset_min": 60,
+       "radio": "slow"}
 WARMUP_SAMPLES = 300
 _MASK30 = (1 << 30) - 1
 failures = []
@@ -101,7 +107,15 @@ def make_app(model, rate_hz, cfg_path):
         raise RuntimeError("no IMU found: %s" % app.imu_error)
     # the real command path: set_rate (configures the chip, saves pod.json), then start
     app.handle_line(wire.encode_command("set_rate", 1, {"rate_hz": rate_hz}))
+    if ORIENT:
+        # standalone mode armed (tilt filter, per-second records, rule) while streaming raw
+        # samples, and the angle stream's packing forced on too
+        app.handle_line(wire.encode_command("arm", 3, ARM))
+        if not app.standalone.armed:
+            raise RuntimeError("arm failed")
     app.handle_line(wire.encode_command("start", 2))
+    if ORIENT:
+        app.angles.start(50, app.imu.odr_hz)
     if not app.sampler.streaming:
         raise RuntimeError("start did not start streaming")
     return app, board.clock, link
@@ -314,6 +328,12 @@ def check(model, rate_hz, steps, cfg_path):
         why.append("the device time counter did not wrap in the window")
     if ticks1 >= ticks0:
         why.append("ticks_us did not wrap in the window")
+    if ORIENT:
+        lg = app.standalone.log
+        if (lg.next_seq < int(dev_s) or app.angles.sent * app.angles.every < 0.8 * sent
+                or app.buzzes < 2):
+            why.append("orientation paths idle: %d records, %d angle records, %d buzzes"
+                       % (lg.next_seq, app.angles.sent, app.buzzes))
     if note:
         print("NOTE %s: %s" % (name, note))
     if why:
@@ -328,9 +348,28 @@ def check(model, rate_hz, steps, cfg_path):
     link.close()
 
 
+def _rmtree(d):
+    import os
+    for name in os.listdir(d):
+        p = d + "/" + name
+        if os.stat(p)[0] & 0x4000:
+            _rmtree(p)
+        else:
+            os.remove(p)
+    os.rmdir(d)
+
+
 def main(argv):
-    models = argv[1:] or MODELS
+    models = [a for a in argv[1:] if a[0] != "-"] or MODELS
     cfg_path = "/tmp/alloc_check_pod_%d.json" % (id(failures) & 0xFFFFFF)
+    if ORIENT:
+        import os
+        d = "/tmp/alloc_orient_%d" % (id(failures) & 0xFFFFFF)
+        try:
+            os.mkdir(d)
+        except OSError:
+            pass
+        cfg_path = d + "/pod.json"
     for model in models:
         for rate_hz, steps in CASES:
             check(model, rate_hz, steps, cfg_path)
@@ -339,6 +378,8 @@ def main(argv):
         os.remove(cfg_path)
     except OSError:
         pass
+    if ORIENT:
+        _rmtree(cfg_path[:cfg_path.rfind("/")])
     if failures:
         print("FAILED %d" % len(failures))
         sys.exit(1)

@@ -1,0 +1,59 @@
+"""Simulated recordings for the pod's tilt filter (firmware/pod/tilt.py): one pod's samples
+as the chip's int16 counts in the file format of tests/mp/tilt_run.py, its calibration
+axes as the Q14 matrix `arm` sends, and the host's per-second angles from its own offline
+fusion of the same samples (posturepod.motion.angles: VQF, the calibration's gyro bias).
+Shared by tests/test_tilt.py and bench/pod_fusion.py."""
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+ACC_SCALE = 8 * 9.80665 / 32768          # +-8 g, m/s^2 per count
+GYR_SCALE = 1000 / 32768 * np.pi / 180   # +-1000 deg/s, rad/s per count
+
+
+def case(protocol: str, seed: int, role: str, duration_s: float | None = None,
+         causal: bool = False):
+    """(samples bytes (n, 12 int16 LE), seg_q14 list, rate_hz, host per-second mean
+    angles cdeg (float array, NaN where none), host per-sample angles deg)."""
+    from posturepod.motion.angles import _settings, segment_angle_deg
+    from posturepod.motion.calibration import CalibrationWarning, calibrate
+    from posturepod.motion.fusion import fuse
+    from posturepod.sim.simulate import simulate
+    kw = {"duration_s": duration_s} if duration_s else {}
+    res = simulate(protocol, seed, **kw)
+    rec = res.recording
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CalibrationWarning)
+        cal = calibrate(rec)
+    pod = rec.pods[role]
+    cp = cal.pods[role]
+    rate = float(pod.rate_hz)
+    q = fuse(pod.time_s, pod.gyr_rad_s, pod.acc_m_s2, None, _settings(causal, cp, rate))
+    host_deg = segment_angle_deg(q, cp.axes_in_sensor)
+    acc = np.clip(np.round(pod.acc_m_s2 / ACC_SCALE), -32768, 32767)
+    gyr = np.clip(np.round(pod.gyr_rad_s / GYR_SCALE), -32768, 32767)
+    raw = np.hstack([acc, gyr]).astype("<i2").tobytes()
+    seg = [int(v) for v in np.round(cp.axes_in_sensor * 16384).astype(int).ravel()]
+    return raw, seg, rate, host_deg
+
+
+def write_samples(path: Path, raw: bytes, seg: list, rate_hz: float) -> int:
+    per = int(round(rate_hz))
+    hdr = {"gyr_scale": float(GYR_SCALE), "acc_scale": float(ACC_SCALE),
+           "odr_hz": rate_hz, "seg_q14": seg, "per_s": per}
+    path.write_bytes(json.dumps(hdr).encode() + b"\n" + raw)
+    return per
+
+
+def per_second(deg: np.ndarray, per: int) -> np.ndarray:
+    n = len(deg) // per
+    return np.nanmean(deg[:n * per].reshape(n, per), axis=1)
+
+
+def read_out(path: Path) -> np.ndarray:
+    """(n, 5) int array of tilt_run.py's lines: mean min max n_valid rest."""
+    return np.loadtxt(path, dtype=np.int64, ndmin=2)
