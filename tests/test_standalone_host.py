@@ -151,6 +151,9 @@ def test_standalone_day_agrees_with_the_streamed_day(tmp_path):
         assert len(a) == len(b), (tkey, a, b)
         for (s1, e1), (s2, e2) in zip(a, b):
             assert abs(s1 - s2) <= 3.0 and abs(e1 - e2) <= 3.0, (tkey, a, b)
+        print(f"{key}: pod {pod[key]:.0f} s, host {host[key]:.0f} s; episodes (trace s) "
+              f"pod {[(round(x), round(y)) for x, y in a]} host "
+              f"{[(round(x), round(y)) for x, y in b]}")
     # on-device buzzes: where the live rule, run on the host's angles, buzzes
     from posturepod.sitting.standalone import rule_buzz_times
     _check_buzzes(out, pod, host, demo, rule_buzz_times)
@@ -219,3 +222,5 @@ def _check_buzzes(out, pod, host, demo, rule_buzz_times):
             assert abs(g - w) <= 2.0, (role, got, want)
         motor = demo["motor_on_trace_s"][role]
         assert len(motor) >= len(got), (role, motor, got)
+        print(f"{role} buzzes (trace s): pod {[round(x, 1) for x in got]}, host rule "
+              f"{[round(x, 1) for x in want]}, motor on {motor}")
