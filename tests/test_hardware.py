@@ -233,6 +233,32 @@ def test_placement_svg_parses():
     assert "placement.svg" in md
 
 
+def test_placement_citations_resolve_to_its_checked_reference_list():
+    """Every author-year citation in placement.md has an entry (authors, journal, year;
+    checked against the source's record, hardware/placement.md "References"), and nothing
+    shipped in hardware/ is marked unverified."""
+    md = (HW / "placement.md").read_text(encoding="utf-8")
+    body, refs = md.split("## References", 1)
+    assert "How they were checked" in refs
+    entries = refs.split("\n* ")[1:]
+    assert len(entries) >= 4
+    cites = set(re.findall(r"([A-Z][\w'\-]+)(?:\s+et\s+al\.|\s+and\s+[A-Z][\w'\-]+)?"
+                           r"\s+((?:19|20)\d\d)\b", body))
+    assert {("Shin", "2011"), ("Chakraverty", "2007"), ("Ernst", "2013"),
+            ("Gülekon", "2003")} <= cites, cites
+    for name, year in cites:
+        assert any(e.startswith(name) and re.search(rf"\b{year};", e) for e in entries), \
+            (name, year)
+    for e in entries:              # journal year;volume(issue):pages
+        assert re.search(r"(?:19|20)\d\d;\d+(?:\(\d+\))?:\d+", e), e
+    # the palpated iliac-crest line is not the imaged one (Chakraverty et al. 2007)
+    assert "L3 or the L3-L4" in body
+    for f in HW.rglob("*.md"):
+        text = f.read_text(encoding="utf-8").lower()
+        for word in ("not verified", "unverified", "not confirmed"):
+            assert word not in text, (f, word)
+
+
 # ---------------------------------------------------------------- enclosure
 
 SCAD = HW / "enclosure" / "pod_enclosure.scad"
@@ -270,3 +296,23 @@ def test_scad_has_readme_parameters():
     missing = [n for n in names if n not in top_level]
     assert not missing, f"parameters in the README but not in the .scad: {missing}"
     assert "usb" in code and "lid" in code
+
+
+def test_int_wire_is_documented_as_optional_and_unused():
+    """The IMU INT wire: every profile names a pin, the docs call it optional and reserved
+    for the FIFO watermark interrupt, and say the firmware does not read it. When the
+    firmware starts reading ``imu_int`` this fails: update hardware/README.md §3 then."""
+    phrase = "reserved for the FIFO watermark interrupt"
+    readme = (HW / "README.md").read_text(encoding="utf-8")
+    assert f"**INT: optional; {phrase}.**" in readme
+    assert "does not read it" in readme
+    for line in readme.splitlines():
+        if re.search(r"\bINT\b", line) and ("|" in line or "D3=" in line):
+            assert phrase in line, line
+    for path in _machine_boards():
+        notes = json.loads(path.read_text())["notes"]
+        if "INT" in notes:
+            assert phrase in notes, path
+    firmware = Path(__file__).parents[1] / "firmware"
+    readers = [p for p in firmware.rglob("*.py") if "imu_int" in p.read_text(encoding="utf-8")]
+    assert not readers, f"{readers} read imu_int: say so in hardware/README.md §3"

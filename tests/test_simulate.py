@@ -333,14 +333,20 @@ def _stand_gyro_deg_s(level, seeds=range(8)):
 def test_sway_zero_is_the_old_simulator_bit_for_bit(flex):
     """sway=0 / exact_protocol=False draw nothing and add nothing: the values below were
     printed by the simulator before restless sway existed (rtol 1e-9 only allows for libm
-    differences between machines; any extra random draw or signal changes them grossly)."""
-    explicit = simulate("flexion", 1, sway=0.0, exact_protocol=False)
+    differences between machines; any extra random draw or signal changes them grossly).
+    The pods' maker calibration (``acc_calibrated``, after these values were taken) draws
+    from a stream of its own and is applied on top: without it the accelerometer is as
+    before, with it it is that calibration applied to the same values."""
+    from posturepod.recordings.acc_calibration import AccCalibration
+    explicit = simulate("flexion", 1, sway=0.0, exact_protocol=False, acc_calibrated=False)
+    old_acc = [1.037422665090524, 7.1372303120549505, -6.72790029643275]
     for res in (flex, explicit):
         p, h = res.recording.pods["pelvis"], res.recording.pods["head"]
         assert (len(p), len(h)) == (5870, 5869)
         assert np.allclose(p.time_s[1234], 12.347614431042922, rtol=1e-12)
-        assert np.allclose(p.acc_m_s2[1234], [1.037422665090524, 7.1372303120549505,
-                                              -6.72790029643275], rtol=1e-9)
+        cal = p.info.get("acc_cal")
+        want = AccCalibration.from_dict(cal).apply([old_acc])[0] if cal else old_acc
+        assert np.allclose(p.acc_m_s2[1234], want, rtol=1e-9)
         assert np.allclose(h.gyr_rad_s[1234], [-0.34036356019961944, 0.17729253061720784,
                                                -0.611167337603417], rtol=1e-9)
         tr = res.truth
@@ -354,8 +360,10 @@ def test_sway_zero_is_the_old_simulator_bit_for_bit(flex):
         assert tr["sway"] == 0.0 and tr["exact_protocol"] is False and "restless" not in tr
     for role in ("pelvis", "thorax", "head"):
         a, b = flex.recording.pods[role], explicit.recording.pods[role]
-        for k in ("time_s", "acc_m_s2", "gyr_rad_s"):
+        for k in ("time_s", "gyr_rad_s"):
             assert np.array_equal(getattr(a, k), getattr(b, k))
+        cal = AccCalibration.from_dict(a.info["acc_cal"])
+        assert np.allclose(a.acc_m_s2, cal.apply(b.acc_m_s2), rtol=1e-12, atol=1e-12)
     for k in SERIES:
         assert flex.truth[k] == explicit.truth[k]
     # sway draws from its own stream: mountings, clocks and sensor errors stay the seed's

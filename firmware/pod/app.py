@@ -16,6 +16,7 @@ from pod.standalone import Standalone, check_settings
 
 _LINE_MAX = 512
 _STATUS_MS = 1000
+_SETTABLE = ("rate_hz", "acc_range_g", "gyr_range_dps", "transport", "role", "acc_cal")
 _PATTERN_MAX = 7           # steps of a buzz pattern: on, off, on, ... (ms each)
 
 
@@ -115,6 +116,7 @@ class App:
             "buzzes": self.buzzes,
             "imu": None,
             "imu_error": self.imu_error,
+            "acc_cal": self.cfg["acc_cal"],
         }
         imu = self.imu
         if imu:
@@ -219,13 +221,13 @@ class App:
         elif op == "set_role":
             self._set(cmd, "role", cmd.get("role"))
         elif op == "set_config":
-            for k in ("rate_hz", "acc_range_g", "gyr_range_dps", "transport", "role"):
+            for k in _SETTABLE:
                 if k in cmd:
                     err = config.validate(k, cmd[k])
                     if err:
                         self.reply(cmd, False, error=err)
                         return
-            for k in ("rate_hz", "acc_range_g", "gyr_range_dps", "transport", "role"):
+            for k in _SETTABLE:
                 if k in cmd:
                     self.cfg[k] = cmd[k]
             self._apply(cmd)

@@ -16,7 +16,30 @@ DEFAULTS = {
     "transport": "serial",
     "board": "",
     "pod_id": "",
+    "acc_cal": None,   # the accelerometer's own calibration (host: recordings/acc_calibration.py)
 }
+
+
+def _nums(v, n):
+    if not isinstance(v, list) or len(v) != n:
+        return False
+    for x in v:
+        if not isinstance(x, (int, float)) or x != x or x > 100 or x < -100:
+            return False
+    return True
+
+
+def _acc_cal_ok(v):
+    """None, or {"bias_m_s2": 3 numbers, "gain": 9 numbers, ...}: kept and reported in INFO;
+    the host applies it to the raw samples (the pod sends raw counts)."""
+    if v is None:
+        return True
+    if not isinstance(v, dict) or not _nums(v.get("bias_m_s2"), 3) or not _nums(v.get("gain"), 9):
+        return False
+    for k in v:
+        if k not in ("bias_m_s2", "gain", "rms_m_s2", "poses", "utc"):
+            return False
+    return True
 
 
 def _check(cfg, key, val, errors):
@@ -32,6 +55,8 @@ def _check(cfg, key, val, errors):
         ok = val in TRANSPORTS
     elif key in ("board", "pod_id"):
         ok = isinstance(val, str)
+    elif key == "acc_cal":
+        ok = _acc_cal_ok(val)
     else:
         errors.append("pod.json: unknown key %s ignored" % key)
         return

@@ -113,8 +113,12 @@ led_skin = 0.4;           // lid skin left over the window (2 layers: light show
                           // light-coloured print and sweat stays out); 0 = open hole
 
 /* [Antenna] */
-antenna_l = 35.0;         // flexible U.FL antenna supplied with the XIAO: measure yours
-antenna_w = 10.0;
+// The flexible U.FL antenna that comes with the XIAO: Seeed does not publish its size, so
+// measure yours. The model puts it at the +X end of the lid, or along the lid's +Y side
+// beside the LED window when it is too long for the end, and refuses one that fits neither
+// (it echoes both spaces; stacked: 45.75 x 26.6 or 52.3 x 6.8 mm).
+antenna_l = 35.0;         // length (X) of the flat part that is stuck down
+antenna_w = 10.0;         // width (Y)
 antenna_t = 0.6;          // incl. its adhesive
 
 $fn = 48;
@@ -180,15 +184,31 @@ snap_h = lid_lip * 0.5;
 snap_len = in_l - 2 * fit - 2 * corner_r;
 led_cx = board_x0 + led_x;
 led_cy = board_y0 + led_y;
+// antenna: inside the lip and 0.5 mm off it and off the LED window, either across the +X
+// end (beside the window's X range) or along the +Y side (beside the window's Y range)
+ant_in_x0 = wall + fit + lip_t + 0.5;
+ant_in_y0 = wall + fit + lip_t + 0.5;
+ant_in_y1 = wall + in_w - fit - lip_t - 0.5;
 ant_x1 = wall + in_l - fit - lip_t - 0.5;
+ant_win_x1 = led_win_l > 0 ? led_cx + led_win_l / 2 + 0.5 : ant_in_x0;
+ant_win_y1 = led_win_l > 0 ? led_cy + led_win_w / 2 + 0.5 : ant_in_y0;
+ant_end_max = [ant_x1 - ant_win_x1, ant_in_y1 - ant_in_y0];
+ant_side_max = [ant_x1 - ant_in_x0, ant_in_y1 - ant_win_y1];
+ant_side = antenna_l > ant_end_max[0] + 1e-4 || antenna_w > ant_end_max[1] + 1e-4;
 ant_x0 = ant_x1 - antenna_l;
-ant_y0 = row_a_yc - antenna_w / 2;
+ant_y0 = ant_side ? ant_in_y1 - antenna_w
+                  : min(max(row_a_yc - antenna_w / 2, ant_in_y0), ant_in_y1 - antenna_w);
 
 // strap tabs
 tab_w = strap_w + 2 * tab_bar;
 tab_l = tab_gap + strap_slot + tab_bar;
 
 assert(wire_space >= lid_lip + antenna_t, "wire_space must be >= lid_lip + antenna_t");
+assert((antenna_l <= ant_end_max[0] + 1e-4 && antenna_w <= ant_end_max[1] + 1e-4)
+       || (antenna_l <= ant_side_max[0] + 1e-4 && antenna_w <= ant_side_max[1] + 1e-4),
+       str("the antenna (", antenna_l, " x ", antenna_w, " mm) does not fit inside the lid: ",
+           "at most ", ant_end_max[0], " x ", ant_end_max[1], " mm at the +X end or ",
+           ant_side_max[0], " x ", ant_side_max[1], " mm beside the LED window"));
 assert(usb_wall >= lid_lip + 0.5, "usb_wall must be >= lid_lip + 0.5 or the lip is cut");
 assert(corner_r < min(out_l, out_w) / 2, "corner_r too large for this box");
 assert(strap == "slots" || strap == "none", "bad strap");
@@ -252,6 +272,8 @@ echo("fit", "led_window", [[led_cx - led_win_l / 2, led_cy - led_win_w / 2],
                            [led_cx + led_win_l / 2, led_cy + led_win_w / 2]]);
 echo("fit", "led_at", [led_cx, led_cy]);
 echo("fit", "antenna", [[ant_x0, ant_y0, box_h - antenna_t], [ant_x1, ant_y0 + antenna_w, box_h]]);
+echo("fit", "antenna_space", [ant_end_max, ant_side_max]);
+echo("fit", "antenna_place", ant_side ? "side" : "end");
 echo("fit", "strap_tab", [[-tab_l, out_w / 2 - tab_w / 2, 0], [0, out_w / 2 + tab_w / 2, tab_t]]);
 echo("fit", "strap_slot", [[-tab_gap - strap_slot, out_w / 2 - strap_w / 2],
                            [-tab_gap, out_w / 2 + strap_w / 2]]);

@@ -26,6 +26,54 @@ def add_session_arguments(p, *, name: str, live: str, earlier: str) -> None:
                    help=f"{live}: recording directory (default: {name}-<date-time>)")
     p.add_argument("--no-live", action="store_true", help=f"{live}: no live view")
     add_calibration_arguments(p)
+    add_placement_arguments(p, stored=f"{live}: stored in the recording; offline: used "
+                                      f"for this result instead of the recording's")
+
+
+def add_placement_arguments(p, *, stored: str = "stored in the recording") -> None:
+    """--thorax-level, --thorax-cm, --thorax-from, --head-landmark, --placement-photo
+    (hardware/placement.md, "Finding the thoracic level"); ``stored``: what happens to it."""
+    g = p.add_argument_group("pod placement (hardware/placement.md)", f"Where the pods were "
+                             f"worn; {stored}. Shown in the reports and the JSON output.")
+    g.add_argument("--thorax-level", metavar="LEVEL",
+                   help="the thoracic pod's level: T1..T12 (e.g. T4) or T12-L1")
+    g.add_argument("--thorax-cm", type=float, metavar="CM",
+                   help="its distance along the skin from the landmark, in cm")
+    g.add_argument("--thorax-from", choices=("C7", "iliac-crest"),
+                   help="the landmark measured from (default: C7; iliac-crest for T12-L1)")
+    g.add_argument("--head-landmark", metavar="TEXT",
+                   help="where the head pod sits, e.g. 'midline, 2 cm above the external "
+                        "occipital protuberance'")
+    g.add_argument("--placement-photo", metavar="PATH", help="photo of the marked back")
+
+
+def placement_from_args(a) -> dict | None:
+    """The placement given on the command line (None when none was); ValueError when bad."""
+    from posturepod.recordings.placement import make
+    return make(a.thorax_level, a.thorax_cm, a.thorax_from, a.head_landmark,
+                a.placement_photo)
+
+
+def result_placement(a, rec) -> dict:
+    """The ``placement`` object of an analysis result: the command line's if given (then
+    ``source`` says so), else the recording's (``recorded: false`` when it has none)."""
+    from posturepod.recordings.placement import from_meta
+    stored = from_meta(rec.meta, where=str(rec.path) if rec.path else "the recording")
+    given = placement_from_args(a)
+    if given and {**given, "recorded": True} != stored:
+        return {"recorded": True, **given, "source": "command line"}
+    return stored
+
+
+def check_placement(a, command: str) -> int:
+    """0 when the placement options are good (or absent); else says why and returns 2."""
+    import sys
+    try:
+        placement_from_args(a)
+    except ValueError as e:
+        print(f"posturepod {command}: error: {e}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def add_calibration_arguments(p) -> None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import sys
 
 from . import _session_options
-from ._session_options import add_session_arguments, calibration_text
+from ._session_options import (add_session_arguments, calibration_text, check_placement,
+                               placement_from_args, result_placement)
 
 
 def register(subparsers) -> None:
@@ -52,8 +53,10 @@ def _guided(args) -> int:
         return 2
     out = Path(args.out or args.rec or time.strftime("flexion-%Y%m%d-%H%M%S"))
     try:
+        placement = placement_from_args(args)
         g = run_guided(pods, out, reps=args.reps, patient=args.patient or "",
-                       live_view=not args.no_live)
+                       live_view=not args.no_live,
+                       extra_meta={"placement": placement} if placement else None)
     except (PodError, RecordingError) as e:
         print(f"posturepod flexion: {e}", file=sys.stderr)
         return 1
@@ -92,6 +95,8 @@ def _config(args):
 
 
 def run(args) -> int:
+    if check_placement(args, "flexion"):
+        return 2
     if args.pod:
         return _guided(args)
     if not args.rec:
@@ -156,6 +161,7 @@ def run(args) -> int:
     obj = F.result_json(result, patient=patient or None, recorded_at=recorded_at,
                         recorded_at_source=recorded_src, recording=str(path))
     obj["calibration"] = cal.to_dict()
+    obj["placement"] = result_placement(args, rec)
 
     saved = False
     if not args.no_save:
@@ -184,7 +190,7 @@ def run(args) -> int:
             sessions = sorted(sessions + [here], key=lambda s: s.recorded_at)
         write_report(args.report, result, patient=patient, recorded_at=recorded_at,
                      recording=str(path), history=sessions or None,
-                     current_path=summary_path)
+                     current_path=summary_path, placement=obj["placement"])
         if not args.json:
             print(f"report written to {args.report}")
 
@@ -192,7 +198,8 @@ def run(args) -> int:
         print(json.dumps(obj))
         return 0
     _print_text(result, patient, recorded_at, summary_path if saved else None)
-    for line in calibration_text(obj["calibration"]):
+    from posturepod.recordings.placement import text_lines
+    for line in calibration_text(obj["calibration"]) + text_lines(obj["placement"]):
         print("  " + line)
     return 0
 

@@ -16,6 +16,7 @@ def summary(path) -> dict:
     if is_daylog(path):
         return daylog_summary(path)
     from posturepod.recordings.loader import load
+    from posturepod.recordings.placement import from_meta
     rec = load(path)
     pods = []
     log = rec.meta.get("log", [])
@@ -59,6 +60,7 @@ def summary(path) -> dict:
             "created_utc": rec.meta.get("created_utc"), "patient": rec.meta.get("patient", ""),
             "duration_s": round(rec.duration_s, 4), "pods": pods,
             "imported_from": rec.meta.get("imported_from"),
+            "placement": from_meta(rec.meta, where=str(path)),
             "events": [{"time_s": e.time_s, "label": e.label} for e in rec.events]}
 
 
@@ -147,6 +149,9 @@ def print_summary(path) -> None:
                     if c["method"] == "pings-rate" else f"drift {c['drift_ppm']:+.1f} ppm")
             print(f"          clock: offset {c['offset_s']:.6f} s, {rate}, {c['pings']} pings, "
                   f"residual {c['residual_ms']:.3f} ms ({c['method']})")
+    from posturepod.recordings.placement import text_lines
+    for line in text_lines(s["placement"]):
+        print(f"  {line}")
     for e in s["events"]:
         print(f"  event {e['time_s']:9.3f} s  {e['label']}")
 

@@ -45,6 +45,8 @@ def register(sub):
     p.add_argument("--rate-hz", type=int, help="set the pods' sample rate first (25-1000)")
     p.add_argument("--patient", default="", help="pseudonymous patient ID (no names)")
     p.add_argument("--no-live", action="store_true", help="no live status table")
+    from ._session_options import add_placement_arguments
+    add_placement_arguments(p)
     p.set_defaults(func=lambda a: _run(a, p))
 
 
@@ -53,9 +55,15 @@ def _run(a, parser):
     from posturepod.pods.podlink import PodError
     from posturepod.recordings.writer import RecordingError
     pods = parse_pods(a.pod, parser)
+    from ._session_options import placement_from_args
+    try:
+        placement = placement_from_args(a)
+    except ValueError as e:
+        parser.error(str(e))
     try:
         path, session = record(pods, a.out, seconds=a.seconds, rate_hz=a.rate_hz,
                                patient=a.patient, live=not a.no_live,
+                               extra_meta={"placement": placement} if placement else None,
                                on_tick=_pod_seconds_done(a.pod_seconds))
     except (PodError, RecordingError) as e:
         print(f"posturepod record: {e}", file=sys.stderr)

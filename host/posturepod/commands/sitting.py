@@ -11,7 +11,8 @@ from __future__ import annotations
 import sys
 
 from . import _session_options
-from ._session_options import add_session_arguments, calibration_text
+from ._session_options import (add_session_arguments, calibration_text, check_placement,
+                               placement_from_args, result_placement)
 from ._types import bounded
 
 
@@ -58,11 +59,13 @@ def _live(args) -> int:
     for note in unmeasured_notes(pods):
         print(f"warning: {note}", file=sys.stderr)
     out = Path(args.out or args.rec or time.strftime("sitting-%Y%m%d-%H%M%S"))
+    placement = placement_from_args(args)
     try:
         r = run_live(pods, out, buzz_after_s=args.buzz_after, buzz_repeat_s=args.buzz_repeat,
                      break_after_s=args.break_after * 60.0, buzz_pod=args.buzz_pod,
                      seconds=args.seconds, patient=args.patient or "",
-                     live_view=not args.no_live)
+                     live_view=not args.no_live,
+                     extra_meta={"placement": placement} if placement else None)
     except (PodError, RecordingError) as e:
         print(f"posturepod sitting: {e}", file=sys.stderr)
         return 1
@@ -81,6 +84,8 @@ def analyse_to_files(rec_path, report=None, patient=None) -> int:
 
 
 def run(args) -> int:
+    if check_placement(args, "sitting"):
+        return 2
     if args.pod:
         return _live(args)
     if not args.rec:
@@ -117,6 +122,7 @@ def run(args) -> int:
             res = analyse_recording(rec, cfg, patient=args.patient, chunks=chunks,
                                     buzz_after_s=args.buzz_after,
                                     break_after_s=args.break_after * 60.0, calibration=cal)
+    res.summary["placement"] = result_placement(args, rec)
     msgs = []
     for w in caught:
         m = str(w.message)
@@ -139,6 +145,7 @@ def _daylog(args) -> int:
     res = analyse_daylog(dl, SittingConfig(buzz_repeat_s=args.buzz_repeat),
                          patient=args.patient, buzz_after_s=args.buzz_after,
                          break_after_s=args.break_after * 60.0)
+    res.summary["placement"] = result_placement(args, dl)
     msgs = [w for p in dl.pods.values() for w in p.warnings]
     return _output(args, res, msgs, None)
 
@@ -219,6 +226,9 @@ def text_summary(s: dict) -> str:
     if da:
         lines.append("  the pods buzzed on their own: " + ", ".join(
             f"{r} {da[f'{r}_buzzes']}x" for r in ("thorax", "head") if f"{r}_buzzes" in da))
+    if s.get("placement"):
+        from posturepod.recordings.placement import text_lines
+        lines += ["  " + x for x in text_lines(s["placement"])]
     if s.get("saved_to"):
         lines.append(f"  saved {s['saved_to']}")
     return "\n".join(lines)

@@ -214,7 +214,7 @@ def check_rotation(s: Stream, still: slice, rot: slice, bias: np.ndarray) -> lis
 
 # ---- talking to the pod ----------------------------------------------------------------
 
-class _Collector:
+class SampleCollector:
     def __init__(self, acc_scale: float, gyr_scale: float):
         self.acc_scale = acc_scale
         self.gyr_scale = gyr_scale
@@ -309,7 +309,7 @@ def _run(link, info, rep, yes, still_s, rotated_s, rotate_timeout_s, say, ask):
         return
     odr = float(info.get("odr_hz") or info.get("rate_hz") or 100)
     rate = float(info.get("rate_hz") or odr)
-    col = _Collector(float(info["acc_scale"]), float(info["gyr_scale"]))
+    col = SampleCollector(float(info["acc_scale"]), float(info["gyr_scale"]))
     link.on_message = col.on_message
     _prompt(yes, say, ask, "Lay the pod flat and still on a table, then press Enter.")
     link.request("start", timeout_s=2.0)

@@ -7,7 +7,7 @@ from typing import Sequence
 import numpy as np
 
 from posturepod.flexion import analysis as F
-from posturepod.report import html as H
+from posturepod.report import html as H, placement as PL
 
 PATTERN_WORDS = {
     F.NORMAL: "Normal lumbopelvic rhythm",
@@ -423,7 +423,8 @@ def _progress(sessions, current_path: Path | None):
 # --------------------------------------------------------------------------- report
 def build_report(result: F.FlexionResult, *, patient: str | None = None,
                  recorded_at: str | None = None, recording: str | None = None,
-                 history: Sequence | None = None, current_path: Path | None = None) -> str:
+                 history: Sequence | None = None, current_path: Path | None = None,
+                 placement: dict | None = None) -> str:
     """The report as one HTML string. ``history``: earlier and current sessions of the same
     patient (``posturepod.report.history.Session``, date order); progress is shown when there are
     at least two."""
@@ -585,6 +586,9 @@ def build_report(result: F.FlexionResult, *, patient: str | None = None,
     header.append(("Repetitions", f"{len(result.reps)} found, "
                    f"{s.get('n_conclusive', 0)} judged"))
     header.append(("Verdict", PATTERN_WORDS[pat]))
+    header.append(PL.header_item(placement))
+    sections.append(PL.section(placement, history_levels=PL.levels_of(
+        [x for x in history or [] if getattr(x, "path", None) != current_path])))
     sections.append(H.calibration_section(cal))
     return H.page("Standing forward-flexion test", sections,
                   subtitle="Lumbopelvic rhythm: pelvis, lumbar spine, trunk and neck",

@@ -75,6 +75,8 @@ class PodCalibration:
     warnings: list[str] = field(default_factory=list)
     grade: str = GOOD
     reasons: list[str] = field(default_factory=list)
+    acc_calibrated: bool | None = None     # the pod's own accelerometer calibration (None:
+                                           # not known, e.g. a CSV recording)
 
     @property
     def quat_segment_to_sensor(self) -> np.ndarray:
@@ -90,6 +92,7 @@ class PodCalibration:
                                    "y_left": ax[1].round(6).tolist(),
                                    "z_cranial": ax[2].round(6).tolist()},
                 "gyr_bias_rad_s": np.round(self.gyr_bias_rad_s, 7).tolist(),
+                "acc_calibrated": self.acc_calibrated,
                 "figures": q, "warnings": list(self.warnings)}
 
     @classmethod
@@ -100,7 +103,8 @@ class PodCalibration:
         grade = d.get("quality") if isinstance(d.get("quality"), str) else GOOD
         return cls(role, axes, np.asarray(d["gyr_bias_rad_s"], float),
                    dict(figs) if isinstance(figs, dict) else {},
-                   list(d.get("warnings", [])), grade, list(d.get("reasons", [])))
+                   list(d.get("warnings", [])), grade, list(d.get("reasons", [])),
+                   d.get("acc_calibrated"))
 
 
 @dataclass
@@ -171,6 +175,9 @@ class Calibration:
                 f"{q.get('bend_axis_tilt_deg', float('nan')):.1f} deg, spread "
                 f"{q.get('bend_axis_spread_deg', float('nan')):.1f} deg, "
                 f"return {q.get('return_deg', float('nan')):.1f} deg")
+            if p.acc_calibrated is False:
+                lines.append("          accelerometer not calibrated (posturepod calibrate-acc):"
+                             " deep bends may read 1-2 deg off")
         for k, v in self.quality.items():
             lines.append(f"  {k}: {v:.2f}" if isinstance(v, float) else f"  {k}: {v}")
         for w in self.reasons:
@@ -191,6 +198,15 @@ class Calibration:
     def refuse_message(self) -> str:
         bad = [m for m in self.reasons if not m.endswith("(doubtful)")]
         return "calibration failed: " + "; ".join(bad)
+
+
+def _acc_calibrated(info: dict | None) -> bool | None:
+    """Whether the pod's accelerometer calibration was applied to its data; None when the
+    recording does not say what pod it was (no INFO: a CSV recording)."""
+    info = info or {}
+    if "acc_cal" in info and info["acc_cal"]:
+        return True
+    return False if info.get("imu") else None
 
 
 def _v(x, nd=3):
@@ -420,7 +436,8 @@ def calibrate(rec: Recording, *, check_later: bool = True, warn: bool = True,
         y /= np.linalg.norm(y)
         x = np.cross(y, up)
         q["gyr_bias_dps"] = np.degrees(bias)
-        out[r] = PodCalibration(r, np.vstack([x, y, up]), bias, q)
+        out[r] = PodCalibration(r, np.vstack([x, y, up]), bias, q,
+                                acc_calibrated=_acc_calibrated(rec.pods[r].info))
         res = _bend_angle(p, bias, tb0, tb1)
         if res is not None and len(grid) > 1:
             t, _, rv = res

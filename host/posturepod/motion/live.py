@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+import warnings
 from collections import deque
 from dataclasses import dataclass
 
@@ -20,6 +21,7 @@ from posturepod.recordings.data import Event, PodData, Recording
 from posturepod.motion import quaternion as Q
 from posturepod.motion.fusion import LIVE_DEFAULT, LiveFusion
 from posturepod.pods.protocol import Samples
+from posturepod.recordings.acc_calibration import AccCalibration, from_info
 
 
 @dataclass
@@ -35,6 +37,16 @@ class PodLive:
     t_last: float | None = None
     acc_last: np.ndarray | None = None
     gyr_last: np.ndarray | None = None
+    acc_cal: AccCalibration | None = None     # the pod's own (INFO acc_cal)
+
+
+def _acc_cal(role: str, info: dict) -> AccCalibration | None:
+    try:
+        return from_info(info)
+    except ValueError as e:
+        warnings.warn(f"pod {role}: its accelerometer calibration is not used: {e}",
+                      stacklevel=3)
+        return None
 
 
 class LiveAngles:
@@ -50,7 +62,7 @@ class LiveAngles:
                 role, LiveFusion(LIVE_DEFAULT, rate_hz=rate),
                 float(info.get("acc_scale") or 9.80665 / 4096),
                 float(info.get("gyr_scale") or np.deg2rad(1 / 32.8)),
-                deque(), deque(), deque())
+                deque(), deque(), deque(), acc_cal=_acc_cal(role, info))
         self.calibration = None
         self.latency_s: deque = deque(maxlen=2000)
         self.lock = threading.Lock()
@@ -66,7 +78,10 @@ class LiveAngles:
         if hs is None:
             hs = t_arrival - (dev[-1] - dev) * 1e-6
         t = np.asarray(hs, dtype=np.float64) - self.t0
-        self.feed(ps.role, t, b.counts[:, 0:3] * p.acc_scale, b.counts[:, 3:6] * p.gyr_scale)
+        acc = b.counts[:, 0:3] * p.acc_scale
+        if p.acc_cal is not None:
+            acc = p.acc_cal.apply(acc)
+        self.feed(ps.role, t, acc, b.counts[:, 3:6] * p.gyr_scale)
         self.latency_s.append(time.monotonic() - t_arrival)
 
     def feed(self, role: str, t: np.ndarray, acc: np.ndarray, gyr: np.ndarray) -> None:

@@ -12,6 +12,8 @@ for arrays keeps working, at the memory cost of an array.
   that were read do not stay in the process's resident set).
 - :class:`FieldColumn`: one field of a :class:`RecordFile`, optionally times a scale
   (raw int16 counts to SI units).
+- :class:`MappedColumn`: another column with a row-wise function applied on each read (a
+  pod's accelerometer calibration).
 """
 from __future__ import annotations
 
@@ -298,3 +300,16 @@ class FieldColumn(Column):
         if self._scale is None:
             return np.ascontiguousarray(raw)
         return np.multiply(raw, self._scale, dtype=np.float64)
+
+
+class MappedColumn(Column):
+    """``fn`` applied to each slice of ``base`` as it is read; ``fn`` maps rows to rows of
+    the same shape (row-wise: its result for a row must not depend on other rows)."""
+
+    def __init__(self, base: Column, fn):
+        super().__init__(len(base), base.shape[1:], np.float64)
+        self._base = base
+        self._fn = fn
+
+    def _read(self, i0: int, i1: int) -> np.ndarray:
+        return np.ascontiguousarray(self._fn(self._base[i0:i1]), dtype=np.float64)

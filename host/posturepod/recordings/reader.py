@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from posturepod.recordings.columns import RecordFile
+from posturepod.recordings.acc_calibration import apply_to_pod_info
+from posturepod.recordings.columns import MappedColumn, RecordFile
 from posturepod.recordings.data import DataError, Event, PodData, Recording, read_json_object
 from posturepod.recordings.format import FORMAT, IMU_DTYPE, LATE_DTYPE, SYNC_DTYPE, VERSION
 from posturepod.recordings.timeline import lazy_order, pod_timeline, stream_timeline
@@ -118,6 +119,15 @@ def read_meta(path: Path) -> dict:
     return meta
 
 
+def _calibrated(path: Path, role: str, info: dict, acc):
+    """The pod's own accelerometer calibration (INFO ``acc_cal``) applied as it is read."""
+    try:
+        cal = apply_to_pod_info(info)
+    except ValueError as e:
+        raise DataError(f"{path / 'recording.json'}: pod {role}: {e}") from None
+    return acc if cal is None else MappedColumn(acc, cal.apply)
+
+
 def read_recording(path: str | Path) -> Recording:
     """Open a native recording. Samples stay in the files: each pod's columns are read on
     access (posturepod.recordings.columns), so opening and analysing a day in chunks does not hold
@@ -149,6 +159,7 @@ def read_recording(path: str | Path) -> Recording:
             tl = lazy_order(records, tl)
             acc = records.field("acc", acc_scale, tl.runs)
             gyr = records.field("gyr", gyr_scale, tl.runs)
+        acc = _calibrated(path, role, info, acc)
         pods[role] = PodData(role=role, time_s=tl.time_s, acc_m_s2=acc, gyr_rad_s=gyr,  # type: ignore[arg-type]
                              gaps=tl.gaps, info=info)
         pods[role].timeline = tl  # type: ignore[attr-defined]

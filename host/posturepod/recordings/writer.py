@@ -229,7 +229,8 @@ def write_native(rec: Recording, path: str | Path, *, acc_range_g: int = 8,
     per pod, the recording clock as the device clock (pings once a second), events kept."""
     w = RecordingWriter(path, t0_monotonic=0.0, protocol=rec.meta.get("protocol", ""),
                         patient=rec.meta.get("patient", ""),
-                        extra={"imported_from": str(rec.path) if rec.path else None})
+                        extra={"imported_from": str(rec.path) if rec.path else None,
+                               **{k: rec.meta[k] for k in ("placement",) if k in rec.meta}})
     acc_scale = 9.80665 * acc_range_g / 32768.0
     gyr_scale = np.deg2rad(gyr_range_dps) / 32768.0
     for role, p in rec.pods.items():

@@ -73,7 +73,13 @@ class Session:
                 pass
         return {"path": str(p), "protocol": self.protocol, "patient": self.patient,
                 "recorded_at": self.recorded_at_text, "dated_by": self.dated_by,
-                "summary": self.summary}
+                "summary": self.summary, "placement": self.data.get("placement")}
+
+    @property
+    def thorax_level(self) -> str | None:
+        """The thoracic pod's level recorded with the session (None when not recorded)."""
+        p = self.data.get("placement") or {}
+        return p.get("thorax_level") if p.get("recorded") else None
 
 
 def parse_time(text) -> datetime | None:
@@ -213,7 +219,7 @@ def text_table(sessions: list[Session], root: Path | None = None) -> str:
         ms = measures_for(proto, ss)
         patterns = any(s.pattern for s in ss)      # flexion has one, a sitting day not
         head = ["date", "patient"] + [f"{lab} ({u})" if u else lab for _, lab, u in ms] + \
-            (["pattern"] if patterns else []) + ["session"]
+            (["pattern"] if patterns else []) + ["thorax", "session"]
         rows = []
         for s in ss:
             row = [s.recorded_at.strftime("%Y-%m-%d %H:%M") if s.recorded_at else "?",
@@ -230,7 +236,7 @@ def text_table(sessions: list[Session], root: Path | None = None) -> str:
                     p = p.relative_to(root)
                 except ValueError:
                     pass
-            row.append(str(p))
+            row += [s.thorax_level or "-", str(p)]
             rows.append(row)
         widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
         lines.append(f"{proto}: {len(ss)} session(s)")

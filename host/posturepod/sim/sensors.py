@@ -165,3 +165,25 @@ def pod_samples(body, role: str, mount: np.ndarray, t: np.ndarray, *, errors=Non
         if mag is not None:
             mag[i0:i0 + chunk] = m
     return acc, gyr, mag
+
+
+def maker_acc_calibration(errors: SensorErrors, rng: np.random.Generator, *,
+                          hold_s: float = 2.0, rate_hz: float = 100.0):
+    """The accelerometer calibration a maker makes with ``posturepod calibrate-acc``: the pod
+    held still on each of its six faces and on six edges (each placed up to 5 deg off, as
+    on a real table), each hold averaged, then fitted
+    (:func:`posturepod.recordings.acc_calibration.fit`). What is left is the fit's residual:
+    noise, and the antisymmetric (rotation) part of the cross-axis error, which a symmetric
+    gain cannot hold."""
+    from posturepod.recordings.acc_calibration import fit
+    ups = [np.eye(3)[k] * s for k in range(3) for s in (1.0, -1.0)]
+    ups += [np.array(v, float) / np.sqrt(2) for v in
+            ((1, 1, 0), (-1, 0, 1), (0, -1, -1), (1, 0, -1), (0, 1, 1), (-1, -1, 0))]
+    n = int(hold_s * rate_hz)
+    means = []
+    for up in ups:
+        tilt = Q.exp(rng.normal(0.0, np.deg2rad(2.5), 3))
+        f = Q.rotate(tilt, up * G)                # specific force in the sensor frame
+        f = errors.acc_gain @ f + errors.acc_bias
+        means.append(f + rng.normal(0.0, errors.acc_noise / np.sqrt(n), 3))
+    return fit(np.array(means))

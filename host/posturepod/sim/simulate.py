@@ -21,7 +21,9 @@ from posturepod.motion import quaternion as Q
 from posturepod.recordings.data import ROLES, Event, PodData, Recording
 from posturepod.sim import protocols, restless, truth as T
 from posturepod.sim.body import SEGMENTS, Anthropometry, Body, Gait, Plan
-from posturepod.sim.sensors import PodClock, SensorErrors, earth_field, pod_samples, random_mounting
+from posturepod.recordings.acc_calibration import AccCalibration
+from posturepod.sim.sensors import (PodClock, SensorErrors, earth_field, maker_acc_calibration,
+                                    pod_samples, random_mounting)
 
 PROTOCOLS = ("flexion", "sitting")
 PATTERNS = ("normal", "inhibited_hip")
@@ -31,7 +33,7 @@ ANGLE_DEFINITION = ("theta = atan2(f . u, Z . u) in degrees; u = segment cranial
                     "f = normalize(m x Z); positive = forward inclination; 0 in the standing "
                     "calibration posture. lumbar = thorax - pelvis, neck = head - thorax.")
 # independent random streams per purpose, so changing one part leaves the others alone
-_S_BODY, _S_MOUNT, _S_FIELD, _S_ERR, _S_CLOCK, _S_NOISE, _S_SWAY = range(7)
+_S_BODY, _S_MOUNT, _S_FIELD, _S_ERR, _S_CLOCK, _S_NOISE, _S_SWAY, _S_ACAL = range(8)
 MAX_SWAY = restless.MAX_LEVEL
 
 
@@ -117,7 +119,7 @@ def simulate(protocol: str, seed: int = 0, *, rate_hz: float = 100.0, pattern: s
              true_rate_hz: float | None = None, truth_rate_hz: float | None = None,
              quantize: bool = False, sway: float = 0.0, exact_protocol: bool = False,
              pelvis_deg: float | None = None,
-             lumbar_share: float | None = None) -> SimResult:
+             lumbar_share: float | None = None, acc_calibrated: bool = True) -> SimResult:
     """Simulate one recording. ``flexion``: calibration + 3-5 forward bends (``pattern``
     normal or inhibited_hip; ``duration_s`` only pads with standing). ``sitting``: calibration,
     sit down, ``sit_reference``, then a sitting day until ``duration_s`` (default 1800 s).
@@ -128,7 +130,9 @@ def simulate(protocol: str, seed: int = 0, *, rate_hz: float = 100.0, pattern: s
     (stand 5.0 s from t = 0, one 60 deg bend 3 s down, 0.5 s hold, 3 s up, 3 s still).
     Flexion only, borderline patients: ``pelvis_deg`` = planned peak pelvis angle of every
     test bend, ``lumbar_share`` = planned lumbar / (pelvis + lumbar) at the peak (None: from
-    ``pattern``, which always sets the timing)."""
+    ``pattern``, which always sets the timing). ``acc_calibrated``: each pod's accelerometer
+    was calibrated by its maker (:func:`posturepod.sim.sensors.maker_acc_calibration`); the
+    recording is as loaded, with the calibration applied and kept in the pod's info."""
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r} ({', '.join(PROTOCOLS)})")
     if pattern not in PATTERNS:
@@ -213,8 +217,13 @@ def simulate(protocol: str, seed: int = 0, *, rate_hz: float = 100.0, pattern: s
         acc, gyr, m = pod_samples(body, role, mounts[role], t_true, errors=err,
                                   rng=_rng(seed, _S_NOISE, k), field=field_ut,
                                   quantize=quantize)
+        info = {"simulated": True, "role": role, "rate_hz": rate_hz}
+        if err is not None and acc_calibrated:
+            kept = maker_acc_calibration(err, _rng(seed, _S_ACAL, k)).to_dict()  # as on a pod
+            acc = AccCalibration.from_dict(kept).apply(acc)
+            info["acc_cal"] = {**kept, "applied": True}
         pods[role] = PodData(role=role, time_s=stamp, acc_m_s2=acc, gyr_rad_s=gyr, mag_ut=m,
-                             info={"simulated": True, "role": role, "rate_hz": rate_hz})
+                             info=info)
         tr["clocks"][role] = {**clock.to_dict(), "actual_rate_hz":
                               rate_hz * (1 + clock.drift_ppm * 1e-6)}
         if err is not None:

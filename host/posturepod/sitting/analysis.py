@@ -272,6 +272,8 @@ def analyse_recording(rec, cfg: SittingConfig | None = None, *, patient: str | N
     s["patient"] = patient
     s["recorded_at"] = recorded_at(rec)
     s["recording"] = str(rec.path) if rec.path is not None else None
+    from posturepod.recordings.placement import from_meta
+    s["placement"] = from_meta(rec.meta, where=s["recording"] or "the recording")
     s["analysed_at"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     if calibration is not None:
         s["calibration"] = calibration.to_dict()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from posturepod.report import html as H
+from posturepod.report import html as H, placement as PL
 
 C_SIT = "#dfe6ee"
 C_UPRIGHT = "#9ec5e8"
@@ -423,7 +423,7 @@ def build_report(result, *, history: list[dict] | None = None, title: str | None
     hdr = [("Patient", s.get("patient") or "–"),
            ("Recorded", H.local_time(s.get("recorded_at"))),
            ("Recording", s.get("recording") or "–"),
-           ("Duration", _hm(s["duration_s"]))]
+           ("Duration", _hm(s["duration_s"])), PL.header_item(s.get("placement"))]
     secs = [H.calibration_banner(s.get("calibration"))]
     if ref.get("source") == "none":
         secs.append(H.callout(ref["note"], kind="alert", title="No analysis"))
@@ -570,6 +570,7 @@ def build_report(result, *, history: list[dict] | None = None, title: str | None
     secs.append(H.section("Definitions and notes", defs,
                           H.bullet_list(notes) if notes else "",
                           H.reference_box(REFERENCES)))
+    secs.append(PL.section(s.get("placement"), history_levels=PL.levels_of(history)))
     secs.append(H.calibration_section(s.get("calibration")))
     return H.page(title or "Sitting day", secs,
                   subtitle="Slouch, head-forward posture and breaks through a desk day",
