@@ -224,3 +224,39 @@ def _check_buzzes(out, pod, host, demo, rule_buzz_times):
         assert len(motor) >= len(got), (role, motor, got)
         print(f"{role} buzzes (trace s): pod {[round(x, 1) for x in got]}, host rule "
               f"{[round(x, 1) for x in want]}, motor on {motor}")
+
+
+@pytest.mark.slow
+def test_wear_with_a_saved_calibration_arms_every_pod(tmp_path, capsys):
+    """posturepod wear --calibration FILE on three virtual pods worn by a simulated patient
+    (seed 26): the seated reference, then every pod armed with its rule, and said so."""
+    from posturepod.commands.demo import make_trace
+    from posturepod.devices.virtual.patient import VirtualPatient, monotonic_us
+    from posturepod.motion.calibration import calibrate
+    from posturepod.recordings.loader import load
+    from posturepod.sim.simulate import simulate, write_sim
+    write_sim(simulate("sitting", 26, clock_errors=False, sensor_errors=True,
+                       duration_s=120.0), tmp_path / "sim")
+    cal_path = tmp_path / "calibration.json"
+    calibrate(load(tmp_path / "sim"), warn=False).save(cal_path)
+    trace, _, _ = make_trace("sitting", "normal", 26, tmp_path, 40.0, 50)
+    t0 = monotonic_us() + 2_000_000
+    with VirtualPatient(tmp_path / "boards", trace=trace, t0_us=t0, rate_hz=50) as vp:
+        args = ["wear", "--calibration", str(cal_path), "--out", str(tmp_path / "wear"),
+                "--no-live", "--timeout", "60", "--quiet", "22:00-07:00", "--utc-offset", "60"]
+        for r, port in vp.links.items():
+            args += ["--pod", f"{r}={port}"]
+        assert main(args) == 0
+        said = capsys.readouterr().out
+        for r in ("pelvis", "thorax", "head"):
+            li = _log_info(vp.links[r])
+            assert li["armed"] is True and li["settings"]["quiet"] == [[1320, 420]]
+            assert li["settings"]["utc_offset_min"] == 60
+            assert f"{r}: " in said
+        assert _log_info(vp.links["pelvis"])["settings"]["rule"] is None
+        rule = _log_info(vp.links["thorax"])["settings"]["rule"]
+        assert rule == {"over_cdeg": 1000, "hold_s": 60, "repeat_s": 120}
+        assert "more than 15 deg forward" in said and "22:00-07:00" in said
+    arming = json.loads((tmp_path / "wear" / "arming.json").read_text())
+    ref = arming["reference"]
+    assert ref["pelvis_deg"] < -5.0          # seated: the pelvis tilted back

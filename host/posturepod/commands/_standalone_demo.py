@@ -76,9 +76,7 @@ def standalone_demo(a, work: Path, out: Path, make_trace) -> int:
     (out / "truth.json").write_text(json.dumps(truth))
     from .sitting import analyse_to_files
     report = out / "report.html"
-    analyse_to_files(out, report=report, patient=a.patient)
-    print(f"report: {report}")
-    return 0
+    return analyse_to_files(out, report=report, patient=a.patient)
 
 
 def _motor_log(path: Path) -> list[int]:
