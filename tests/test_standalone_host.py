@@ -260,3 +260,25 @@ def test_wear_with_a_saved_calibration_arms_every_pod(tmp_path, capsys):
     arming = json.loads((tmp_path / "wear" / "arming.json").read_text())
     ref = arming["reference"]
     assert ref["pelvis_deg"] < -5.0          # seated: the pelvis tilted back
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(reason="found here: after `arm` with radio \"slow\" and the host's "
+                   "disconnect, a 12 s scan of the emulated radio finds no advertising "
+                   "virtual pod (the firmware asks for a 2 s interval; before arming a "
+                   "reconnect takes 0.5 s); firmware or emulated-radio side, not the sync",
+                   strict=False)
+def test_sync_over_ble(tmp_path, capsys):
+    """The same sync over the emulated BLE radio (the host's real bleak code path): a pod
+    armed with radio "slow" keeps advertising, so it can be synced without a cable."""
+    from posturepod.devices.virtual import ble_patient as vble
+    with vble.VirtualBlePatient(tmp_path / "boards", rate_hz=50, roles=("thorax",)) as vp:
+        spec = vp.links["thorax"]
+        assert _arm(spec, "thorax", radio="slow")["armed"] is True
+        time.sleep(6.0)
+        out = tmp_path / "day"
+        assert main(["sync", "--pod", f"thorax={spec}", "--out", str(out), "--json"]) == 0
+        e = json.loads(capsys.readouterr().out)["pods"]["thorax"]
+        seq = D.read_daylog(out).pods["thorax"].seq
+        assert len(seq) == e["added"] >= 4 and np.all(np.diff(seq) == 1)
+        assert len(e["pings"]) >= 6
