@@ -78,6 +78,8 @@ def daylog_summary(path) -> dict:
         gaps = p.seq_gaps
         syncs = p.meta.get("syncs") or []
         drifts = [s.drift_ppm for s in c.segments if s.drift_ppm is not None]
+        measured = [(s.measured_drift_ppm, 1e6 / s.measured_span_s) for s in c.segments
+                    if s.measured_drift_ppm is not None]
         pods.append({
             "role": role, "records": len(p), "pod_id": p.meta.get("pod_id"),
             "first_seq": int(p.seq[0]) if len(p) else None,
@@ -93,6 +95,8 @@ def daylog_summary(path) -> dict:
             "buzzes": int(((p.flags & F_BUZZ) != 0).sum()),
             "unmapped_records": c.unmapped,
             "drift_ppm": round(float(np.median(drifts)), 1) if drifts else None,
+            "measured_drift_ppm": round(measured[-1][0], 1) if measured else None,
+            "measured_drift_uncertainty_ppm": round(measured[-1][1], 1) if measured else None,
             "clock": c.describe(), "syncs": len(syncs),
             "settings": p.meta.get("settings"),
             "imu": (p.meta.get("info") or {}).get("imu"),
@@ -113,6 +117,9 @@ def _print_daylog(s: dict) -> None:
           f"{len(s['pods'])} pods (per-second angles logged on the pods)")
     for p in s["pods"]:
         drift = "--" if p["drift_ppm"] is None else f"{p['drift_ppm']:+.1f} ppm"
+        if p["drift_ppm"] is None and p["measured_drift_ppm"] is not None:
+            drift = (f"{p['measured_drift_ppm']:+.0f}+-{p['measured_drift_uncertainty_ppm']:.0f}"
+                     f" ppm (not applied: too short)")
         print(f"  {p['role']:7s} {p['records']:7d} records  span {p['span_s']:8.0f} s  "
               f"lost {p['lost_records']} in {len(p['gaps'])} gaps  overwritten "
               f"{p['overwritten']}  torn {p['torn']}  boots {p['boots']}  buzzes "

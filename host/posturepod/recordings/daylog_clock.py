@@ -47,6 +47,10 @@ class Segment:
     drift_ppm: float | None = None
     drift_uncertainty_ppm: float | None = None
     uncertainty_s: float | None = None
+    # arming to the last sync, always measured when both exist (applied only from
+    # MIN_DRIFT_SPAN_S on, where it beats the arming's 1 s)
+    measured_drift_ppm: float | None = None
+    measured_span_s: float | None = None
 
 
 @dataclass
@@ -69,6 +73,10 @@ class ClockMap:
                         else round(s.drift_uncertainty_ppm, 1),
                         "uncertainty_s": None if s.uncertainty_s is None
                         else round(s.uncertainty_s, 4),
+                        "arm_to_sync_drift_ppm": None if s.measured_drift_ppm is None
+                        else round(s.measured_drift_ppm, 1),
+                        "arm_to_sync_drift_uncertainty_ppm": None if not s.measured_span_s
+                        else round(1e6 * ARM_UNCERTAINTY_S / s.measured_span_s, 1),
                         "anchors": [k for _, _, k in s.anchors]})
         return out
 
@@ -145,6 +153,9 @@ def _fit(seg: Segment, pod_drift: float | None) -> None:
         if arms:
             da, wa = arms[-1]
             span = d0 - da
+            if span > 0:
+                seg.measured_drift_ppm = ((w0 - wa) / span - 1.0) * 1e6
+                seg.measured_span_s = span
             if span >= MIN_DRIFT_SPAN_S:
                 drift = (w0 - wa) / span - 1.0
                 seg.method = "arm+sync"
