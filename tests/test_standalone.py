@@ -371,3 +371,23 @@ def test_ble_radio_modes_set_the_advertising():
     link.conn = None
     link.advertise()                    # the host left: the chosen mode applies
     assert link.ble.calls[-1] is None
+
+
+def test_reboots_do_not_cost_a_segment_each(tmp_path):
+    """After a reboot the log goes on in its newest segment file (a pod that reboots often
+    must not shrink its ring to one record per segment)."""
+    b = Board(tmp_path)
+    try:
+        b.pod.ok("arm", **arm_args())
+        time.sleep(2.5)
+        for _ in range(2):
+            b.proc.proc.kill()
+            b.proc.proc.wait(5)
+            b.restart()
+            time.sleep(2.2)
+        info, recs = b.pod.read_all()
+        check_records(recs, 0, info["next_seq"])
+        assert sum(1 for r in recs if r[6] & wire.LOGREC_BOOT) == 2
+        assert len(list((b.proc.fs / "dlog").glob("s*.bin"))) == 1
+    finally:
+        b.close()

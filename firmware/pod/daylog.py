@@ -55,7 +55,8 @@ class DayLog:
         self.floor = 0          # records below this seq were cleared
         self.next_seq = 0
         self._f = None
-        self._fresh = True      # the next record opens a new segment
+        self._fresh = True      # the next record opens a segment (the newest, or a new one)
+        self._torn_tail = False # the newest segment ends in a torn record: never append to it
         self._rec = bytearray(_SIZE)
         self._body = bytearray(1 + wire.LOGRECS_HDR_SIZE + wire.LOGRECS_PER_FRAME * _SIZE + 2)
         self._body[0] = wire.MSG_LOGRECS
@@ -114,6 +115,7 @@ class DayLog:
             if end > self.next_seq:
                 self.next_seq = end
         self._fresh = True
+        self._torn_tail = torn > 0
         if torn:
             self.torn += torn
             self.save()
@@ -199,6 +201,7 @@ class DayLog:
         self.segs.append(first)
         self.counts.append(0)
         self._fresh = False
+        self._torn_tail = False
         if changed:
             self.save()
 
@@ -206,12 +209,23 @@ class DayLog:
         """Open the segment the next record goes to (at arming and boot: the first
         record of a second then only writes)."""
         if self._fresh or self.counts[-1] >= self.seg_n:
-            self._rotate()
+            self._open_next()
+
+    def _open_next(self):
+        # go on in the newest segment while it has room and ends cleanly (after a reboot,
+        # a re-arm): a reboot must not cost a whole segment of the ring; else a new one
+        if (self.segs and self.counts[-1] < self.seg_n and not self._torn_tail
+                and self.segs[-1] + self.counts[-1] == self.next_seq):
+            if self._f is None:
+                self._f = open(_name(self.dir, self.segs[-1]), "ab")
+            self._fresh = False
+            return
+        self._rotate()
 
     def append(self, dev_s, mean_cdeg, min_cdeg, max_cdeg, motion, flags):
         """Write the next record (seq = next_seq) and flush it. Returns its seq."""
         if self._fresh or self.counts[-1] >= self.seg_n:
-            self._rotate()
+            self._open_next()
         seq = self.next_seq
         wire.pack_logrec_into(self._rec, 0, seq, dev_s, mean_cdeg, min_cdeg, max_cdeg,
                               motion, flags)
@@ -278,7 +292,7 @@ class DayLog:
             upto_seq = self.next_seq
         if upto_seq > self.floor:
             self.floor = upto_seq
-        cur = self.segs[-1] if (self.segs and not self._fresh) else -1
+        cur = self.segs[-1] if (self.segs and self._f is not None) else -1
         while self.segs and self.segs[0] + self.counts[0] <= self.floor and self.segs[0] != cur:
             first = self.segs.pop(0)
             self.counts.pop(0)
