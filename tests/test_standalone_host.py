@@ -282,3 +282,37 @@ def test_sync_over_ble(tmp_path, capsys):
         seq = D.read_daylog(out).pods["thorax"].seq
         assert len(seq) == e["added"] >= 4 and np.all(np.diff(seq) == 1)
         assert len(e["pings"]) >= 6
+
+
+def test_sync_maps_a_reboot_mid_day(tmp_path, capsys):
+    """A power cut mid-day (the board process killed and started again: it boots still
+    armed, BOOT flag): the sync maps the earlier boot from the arming and the current one
+    from the pings, in order, with the outage between them."""
+    from posturepod.devices.virtual.patient import spawn_board
+    from posturepod.recordings.daylog_clock import map_clock
+    b = spawn_board("thorax", tmp_path / "thorax.tty", fs=tmp_path / "fs", rate_hz=50)
+    try:
+        _arm(str(b.link), "thorax")
+        time.sleep(5.0)
+        t_cut = time.time()
+        b.restart()
+        t_back = time.time()
+        time.sleep(5.0)
+        out = tmp_path / "day"
+        assert main(["sync", "--pod", f"thorax={b.link}", "--out", str(out)]) == 0
+    finally:
+        b.kill()
+    p = D.read_daylog(out).pods["thorax"]
+    c = map_clock(p)
+    assert [s.method for s in c.segments] == ["arm", "sync"], c.describe()
+    assert c.unmapped == 0 and np.all(np.diff(c.wall_s) > 0)
+    i = c.segments[1].first
+    assert p.flags[i] & D.F_BOOT
+    # the last record before the cut ends before it; the first after it starts after
+    # the board was back (within the arming's +-1 s)
+    assert c.wall_s[i - 1] + 1.0 <= t_cut + 1.0
+    assert t_back - 1.5 <= c.wall_s[i] <= t_back + 3.0
+    capsys.readouterr()
+    assert main(["info", str(out), "--json"]) == 0
+    (pod,) = json.loads(capsys.readouterr().out)["pods"]
+    assert pod["boots"] == 1 and pod["unmapped_records"] == 0
