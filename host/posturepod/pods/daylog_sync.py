@@ -130,6 +130,11 @@ class PodSync:
         for a in li_end.get("arms") or []:
             if a not in arms:
                 arms.append(a)
+        boots = list(pm.get("boots", []))
+        for b in li_end.get("boots") or []:
+            if b not in boots:
+                boots.append(b)
+        pm["boots"] = boots
         pm.update({"spec": self.spec, "pod_id": info.get("pod_id") or pm.get("pod_id"),
                    "info": info, "settings": li_end.get("settings") or pm.get("settings"),
                    "arms": arms, "records": valid // D.LOGREC_SIZE,
