@@ -61,6 +61,8 @@ def _run(a, parser) -> int:
     except (WearError, PodError, RecordingError) as e:
         print(f"posturepod wear: {e}", file=sys.stderr)
         return 1
+    for w in res["warnings"]:
+        print(f"posturepod wear: warning: {w}", file=sys.stderr)
     print(f"armed {len(res['settings'])} pods (calibration and reference in {out}):")
     for line in what_pods_do(res):
         print(f"  {line}")

@@ -121,8 +121,14 @@ def run_wear(pods: dict[str, str], out, *, calibration=None, quiet=(), utc_offse
     state["cal"].save(out / "calibration.json")
     arming = {"utc_offset_min": utc_off, "reference": state["ref"],
               "settings": state["settings"], "replies": state["replies"]}
-    (out / "arming.json").write_text(json.dumps(arming, indent=1))
     g = state["guide"]
+    cal = state["cal"]
+    if cal.grade != "good":       # a failed one never gets here (the guide asks again)
+        g.warnings.append((0.0, f"the calibration is {cal.grade.upper()}: "
+                                + "; ".join(cal.reasons or ["(no reason recorded)"])
+                                + ": the pods' angles rest on it all day; wear again to redo it"))
+    arming["calibration_quality"] = cal.grade
+    (out / "arming.json").write_text(json.dumps(arming, indent=1))
     return {**arming, "recording": str(out), "calibration": state["cal"],
             "notices": list(g.notices), "warnings": [m for _, m in g.warnings]}
 
