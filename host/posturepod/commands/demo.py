@@ -28,6 +28,12 @@ def register(sub):
                    help="sitting: buzz after this many seconds of slouch / head forward")
     p.add_argument("--transport", default="serial", choices=["serial", "ble"],
                    help="USB serial, or BLE on an emulated radio")
+    p.add_argument("--standalone", action="store_true",
+                   help="sitting: the pods are armed (posturepod wear) and left on their own, "
+                        "then synced (posturepod sync): DIR is a day-log recording")
+    p.add_argument("--with-stream", action="store_true",
+                   help="--standalone: also record the raw stream of the whole day in DIR/wear "
+                        "while the pods work on their own (the same day both ways)")
     p.add_argument("--no-live", action="store_true", help="no live screen")
     p.set_defaults(func=_run)
 
@@ -64,9 +70,16 @@ def _run(a):
         print(f"posturepod demo: error: {a.out} already holds a recording; choose a new "
               f"--out directory", file=sys.stderr)
         return 1
+    if a.standalone and a.protocol != "sitting":
+        print("posturepod demo: error: --standalone is for --protocol sitting (a desk day)",
+              file=sys.stderr)
+        return 2
     work = Path(tempfile.mkdtemp(prefix="posturepod-demo-"))
     out = Path(a.out) if a.out else work / "recording"
     try:
+        if a.standalone:
+            from ._standalone_demo import standalone_demo
+            return standalone_demo(a, work, out, make_trace)
         return _demo(a, work, out)
     finally:     # the boards' filesystems and the motion trace are scaffolding
         import shutil

@@ -1,6 +1,8 @@
 """posturepod info: what a recording holds."""
 import json
 
+import numpy as np
+
 
 def register(sub):
     p = sub.add_parser("info", help="pods, rates, duration, samples, gaps, errors, events")
@@ -10,6 +12,9 @@ def register(sub):
 
 
 def summary(path) -> dict:
+    from posturepod.recordings.daylog import is_daylog
+    if is_daylog(path):
+        return daylog_summary(path)
     from posturepod.recordings.loader import load
     from posturepod.recordings.placement import from_meta
     rec = load(path)
@@ -59,8 +64,78 @@ def summary(path) -> dict:
             "events": [{"time_s": e.time_s, "label": e.label} for e in rec.events]}
 
 
+def daylog_summary(path) -> dict:
+    """What a day-log recording holds, per pod: records, span, gaps, damage, clock."""
+    from datetime import datetime, timezone
+    from posturepod.motion.pod_angles import pod_angle_grid
+    from posturepod.recordings.daylog import F_BOOT, F_BUZZ, read_daylog
+    dl = read_daylog(path)
+    grid = pod_angle_grid(dl)
+    pods = []
+    for role, p in dl.pods.items():
+        c = grid.clocks[role]
+        w = c.wall_s[np.isfinite(c.wall_s)] if len(p) else c.wall_s[:0]
+        gaps = p.seq_gaps
+        syncs = p.meta.get("syncs") or []
+        drifts = [s.drift_ppm for s in c.segments if s.drift_ppm is not None]
+        measured = [(s.measured_drift_ppm, 1e6 / s.measured_span_s) for s in c.segments
+                    if s.measured_drift_ppm is not None]
+        pods.append({
+            "role": role, "records": len(p), "pod_id": p.meta.get("pod_id"),
+            "first_seq": int(p.seq[0]) if len(p) else None,
+            "last_seq": int(p.seq[-1]) if len(p) else None,
+            "start_s": round(float(w.min()) - grid.t0_wall_s, 3) if len(w) else None,
+            "end_s": round(float(w.max()) + 1.0 - grid.t0_wall_s, 3) if len(w) else None,
+            "span_s": round(float(w.max()) + 1.0 - float(w.min()), 3) if len(w) else 0.0,
+            "gaps": [{"from_seq": a, "missing": n} for a, n in gaps],
+            "lost_records": int(sum(n for _, n in gaps)),
+            "overwritten": p.meta.get("overwritten"), "torn": p.meta.get("torn"),
+            "bad_crc_records": p.bad_crc, "torn_tail_bytes": p.torn_bytes,
+            "boots": int(((p.flags & F_BOOT) != 0).sum()),
+            "buzzes": int(((p.flags & F_BUZZ) != 0).sum()),
+            "unmapped_records": c.unmapped,
+            "drift_ppm": round(float(np.median(drifts)), 1) if drifts else None,
+            "measured_drift_ppm": round(measured[-1][0], 1) if measured else None,
+            "measured_drift_uncertainty_ppm": round(measured[-1][1], 1) if measured else None,
+            "clock": c.describe(), "syncs": len(syncs),
+            "settings": p.meta.get("settings"),
+            "imu": (p.meta.get("info") or {}).get("imu"),
+            "fw": (p.meta.get("info") or {}).get("fw"),
+            "warnings": list(p.warnings),
+        })
+    dur = grid.n_seconds
+    return {"path": str(path), "format": dl.meta.get("format"), "kind": "day-log",
+            "created_utc": dl.meta.get("created_utc"), "patient": dl.meta.get("patient", ""),
+            "t0_utc": (datetime.fromtimestamp(grid.t0_wall_s, timezone.utc)
+                       .isoformat(timespec="seconds") if dur else None),
+            "duration_s": float(max((p["end_s"] or 0.0 for p in pods), default=0.0)),
+            "pods": pods, "events": []}
+
+
+def _print_daylog(s: dict) -> None:
+    print(f"{s['path']}: day-log from {s['t0_utc']}, {s['duration_s']:.0f} s, "
+          f"{len(s['pods'])} pods (per-second angles logged on the pods)")
+    for p in s["pods"]:
+        drift = "--" if p["drift_ppm"] is None else f"{p['drift_ppm']:+.1f} ppm"
+        if p["drift_ppm"] is None and p["measured_drift_ppm"] is not None:
+            drift = (f"{p['measured_drift_ppm']:+.0f}+-{p['measured_drift_uncertainty_ppm']:.0f}"
+                     f" ppm (not applied: too short)")
+        print(f"  {p['role']:7s} {p['records']:7d} records  span {p['span_s']:8.0f} s  "
+              f"lost {p['lost_records']} in {len(p['gaps'])} gaps  overwritten "
+              f"{p['overwritten']}  torn {p['torn']}  boots {p['boots']}  buzzes "
+              f"{p['buzzes']}  drift {drift}  syncs {p['syncs']}")
+        if p["unmapped_records"]:
+            print(f"          {p['unmapped_records']} records with no wall time (a boot "
+                  f"neither armed nor synced)")
+        for w in p["warnings"]:
+            print(f"          warning: {w}")
+
+
 def print_summary(path) -> None:
     s = summary(path)
+    if s.get("kind") == "day-log":
+        _print_daylog(s)
+        return
     print(f"{s['path']}: {s['duration_s']:.1f} s, {len(s['pods'])} pods, "
           f"{len(s['events'])} events")
     for p in s["pods"]:

@@ -96,15 +96,16 @@ def run(args) -> int:
         print("posturepod sitting: error: --buzz-after and --break-after must be positive",
               file=sys.stderr)
         return 2
-    import json
     import warnings
-    from pathlib import Path
 
     from posturepod.recordings.loader import load
-    from ..sitting import analyse_recording, earlier_days, write_result
+    from ..sitting import analyse_recording
 
     from posturepod.motion.calibration import calibration_for
 
+    from posturepod.recordings.daylog import is_daylog
+    if is_daylog(args.rec):
+        return _daylog(args)
     rec = load(args.rec)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -121,13 +122,39 @@ def run(args) -> int:
             res = analyse_recording(rec, cfg, patient=args.patient, chunks=chunks,
                                     buzz_after_s=args.buzz_after,
                                     break_after_s=args.break_after * 60.0, calibration=cal)
-    summary = res.summary
-    summary["placement"] = result_placement(args, rec)
+    res.summary["placement"] = result_placement(args, rec)
     msgs = []
     for w in caught:
         m = str(w.message)
         if m not in msgs:
             msgs.append(m)
+    return _output(args, res, msgs, cal)
+
+
+def _daylog(args) -> int:
+    """A day-log recording: the pods' own per-second angles, the same analysis."""
+    if args.calibration or args.accept_doubtful_calibration:
+        print("posturepod sitting: error: a day-log's angles were computed on the pods "
+              "with the calibration given at arming (posturepod wear): --calibration and "
+              "--accept-doubtful-calibration do not apply", file=sys.stderr)
+        return 2
+    from posturepod.recordings.daylog import read_daylog
+    from posturepod.sitting.config import SittingConfig
+    from posturepod.sitting.standalone import analyse_daylog
+    dl = read_daylog(args.rec)
+    res = analyse_daylog(dl, SittingConfig(buzz_repeat_s=args.buzz_repeat),
+                         patient=args.patient, buzz_after_s=args.buzz_after,
+                         break_after_s=args.break_after * 60.0)
+    res.summary["placement"] = result_placement(args, dl)
+    msgs = [w for p in dl.pods.values() for w in p.warnings]
+    return _output(args, res, msgs, None)
+
+
+def _output(args, res, msgs, cal) -> int:
+    import json
+    from pathlib import Path
+    from ..sitting import earlier_days, write_result
+    summary = res.summary
     for m in msgs:
         print(f"posturepod sitting: warning: {m}", file=sys.stderr)
     summary["warnings"] = msgs          # always there, empty when there was nothing to say
@@ -135,7 +162,7 @@ def run(args) -> int:
     if not args.no_save and rec_dir.is_dir():
         try:
             summary["saved_to"] = str(write_result(summary, rec_dir))
-            if not args.calibration:
+            if not args.calibration and cal is not None:
                 cal.save(rec_dir / "calibration.json")
         except OSError as e:
             print(f"posturepod sitting: warning: cannot write {rec_dir / 'sitting.json'}: "
@@ -195,6 +222,10 @@ def text_summary(s: dict) -> str:
         lines.append(f"  note: {n}")
     if s.get("calibration"):
         lines += ["  " + x for x in calibration_text(s["calibration"])]
+    da = s.get("device_alerts")
+    if da:
+        lines.append("  the pods buzzed on their own: " + ", ".join(
+            f"{r} {da[f'{r}_buzzes']}x" for r in ("thorax", "head") if f"{r}_buzzes" in da))
     if s.get("placement"):
         from posturepod.recordings.placement import text_lines
         lines += ["  " + x for x in text_lines(s["placement"])]

@@ -62,6 +62,28 @@ class Status:
 
 
 @dataclass
+class LogRecs:
+    """Day-log records answering ``log_read`` (standalone mode): ``raw`` holds the n
+    16-byte records exactly as the pod stored them (each with its own CRC, checked by the
+    caller: a bad one is flash damage, not link damage, which the frame CRC catches)."""
+    seq0: int
+    raw: bytes
+
+    @property
+    def n(self) -> int:
+        return len(self.raw) // wire.LOGREC_SIZE
+
+
+@dataclass
+class Angles:
+    """On-pod orientation (``start`` with kind "angle"): per sample dt_us, angle_cdeg and
+    the up direction in the sensor frame (Q14)."""
+    seq0: int
+    t0_us: int
+    recs: list
+
+
+@dataclass
 class Message:
     type: int
     name: str
@@ -105,6 +127,18 @@ def parse_payload(msg_type: int, payload: bytes) -> Message:
             raise FrameError("samples length does not match count")
         rec = np.frombuffer(payload, dtype=dt, count=n, offset=wire.SAMPLES_HDR_SIZE)
         body = Samples(seq0, lo | (hi << 16), flags, rec["dt_us"], rec["counts"])
+    elif msg_type == wire.MSG_LOGRECS:
+        try:
+            seq0, _ = wire.unpack_logrecs(payload)
+        except (ValueError, struct.error) as e:
+            raise FrameError(str(e)) from None
+        body = LogRecs(seq0, bytes(payload[wire.LOGRECS_HDR_SIZE:]))
+    elif msg_type == wire.MSG_ANGLES:
+        try:
+            seq0, t0, recs = wire.unpack_angles(payload)
+        except (ValueError, struct.error) as e:
+            raise FrameError(str(e)) from None
+        body = Angles(seq0, t0, recs)
     elif msg_type == wire.MSG_PONG:
         if len(payload) != wire.PONG_SIZE:
             raise FrameError("pong length")

@@ -12,6 +12,11 @@ def load(path: str | Path) -> Recording:
     if not path.exists():
         raise DataError(f"{path}: no such recording")
     if (path / "recording.json").exists():
+        from posturepod.recordings.daylog import is_daylog
+        if is_daylog(path):
+            raise DataError(f"{path}: a day-log recording (per-second angles logged by "
+                            f"standalone pods, no raw samples): posturepod info, sitting and "
+                            f"export read it; this command needs a streamed recording")
         from posturepod.recordings.reader import read_recording
         return read_recording(path)
     from posturepod.recordings.csvio import is_csv_dir, read_csv_dir
