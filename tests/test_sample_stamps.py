@@ -1,8 +1,9 @@
 """How right the pod's sample times are: tests/mp/stamp_check.py runs the real firmware
 (virtual board and chip model, IMU driver, App with its main loop's own waits) on a stepped
 clock under the MicroPython unix port, the chip writing its true sample time into the
-accelerometer, and requires every sample stamped within [-0.3, 2] ms of its making, none
-lost, per IMU model at 100, 200 and 1000 Hz with the pod's clock off the chip's by 2 %."""
+accelerometer, and requires every sample stamped within [-0.8, 2.5] ms of its making, none
+lost by a FIFO chip, per IMU model at 100, 200 and 1000 Hz with the pod's clock off the
+chip's by 2 %, one main-loop pass in 40 slowed by a command (3-11 ms)."""
 import subprocess
 
 from conftest import ROOT, mp_env

@@ -21,7 +21,10 @@
 # been made (the previous look; one period before the read when the first look already
 # found a whole batch, the loop being late) plus the batch's nominal span, less 1/32 of it
 # for the chip's rate error and _EARLY_US; wait_us() tells the main loop how long it may
-# sleep meanwhile.
+# sleep meanwhile. When the pass that reads came late (more than _WIDE_US after the
+# previous look: a command was handled meanwhile), `now` would stamp the newest sample too
+# late; it is stamped instead at the previous stamp plus n periods, kept between the
+# earliest it can have been made and `now`.
 #
 # Steady state allocates nothing: preallocated raw/body/out buffers, struct.pack_into,
 # integer-only arithmetic, time kept as 16-bit halves (pod/clock.py).
@@ -35,6 +38,7 @@ _HDR_END = 12      # type byte + SAMPLES header
 _READ_MAX = 344    # samples per read: more than the deepest FIFO (LSM6DS3TR-C: 4 KB = 341)
 _EARLY_US = 1500   # start looking this long before the batch's last sample is due (FIFO)
 _EARLY_1_US = 600  # the same for a driver without FIFO (looked at every 150 us or so)
+_WIDE_US = 2000    # a pass later than this after the previous look: stamp by the period
 
 
 class Sampler:
@@ -153,8 +157,10 @@ class Sampler:
             self._rl = lo
             self._rh = hi
         per = self.period_us
+        wide = 0
         if self._have_last:
             el = clk.since(self.tl, self.th)
+            wide = clk.since(self._rl, self._rh)    # the newest was made within this
         else:
             el = n * per
             self._back(el)
@@ -182,6 +188,13 @@ class Sampler:
             self._flags |= wire.FLAG_OVERFLOW
         else:
             self._carry = 0
+            if wide > _WIDE_US:
+                # this pass came late (a command was handled, a write blocked): `now` may
+                # be well past the newest sample. It was made after the previous look (or
+                # one period ago): put it where the chip's period says, within that.
+                lo = el - wide
+                p = n * per
+                el = p if lo <= p <= el else (lo if p < lo else el)
         if el < n:
             el = n
         step = el // n

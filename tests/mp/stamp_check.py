@@ -9,10 +9,11 @@
 #
 # The loop runs as App.turn() does (it waits wait_us(), rounded down to whole ms for the
 # link poll, then steps), and each pass costs 300-700 us of CPU and bus time (as on a Pico,
-# docs/pico.md). The pod's clock runs off the chip's by a few percent in some cases (the
+# docs/pico.md), one in 40 another 3-11 ms (a command handled: a ping's line read byte by
+# byte, parsed and answered). The pod's clock runs off the chip's by a few percent in some cases (the
 # chip's rate error, which the pod must not assume away). Prints "STAMP <case> ..." per
-# case, then "ALL OK" or "FAILED n" (a lag outside [MIN_LAG_US, MAX_LAG_US], a sample lost,
-# or a gap in the sequence numbers).
+# case, then "ALL OK" or "FAILED n" (a lag outside [MIN_LAG_US, MAX_LAG_US], a sample lost
+# by a FIFO chip, a loss the sequence numbers do not show).
 import sys
 
 import vboard
@@ -23,8 +24,13 @@ from pod.app import App
 MODELS = ("MPU-6050", "LSM6DSOX", "ICM-20948")
 CASES = ((100, 0), (200, 20000), (1000, -20000))    # (rate_hz, pod clock vs chip, ppm)
 SECONDS = 12
-MAX_LAG_US = 2000      # the newest sample of a read is stamped within one pass of its making
-MIN_LAG_US = -300      # spreading a read's span over its samples puts none much early
+# the newest sample of a read is stamped within one pass of its making (passes up to 2 ms
+# apart stamp `now`, later ones by the chip's period: pod/sampler.py)
+MAX_LAG_US = 2500
+# a late pass stamps by the chip's nominal period: early by the chip's rate error over the
+# read's span at most (2 % of 20 ms here), and spreading a read's span puts none much early
+MIN_LAG_US = -800
+ONE_PER_READ = ("ICM-20948",)     # no FIFO: a pass longer than a period loses a sample
 K = 600                # source units (1e-5 m/s^2) per digit of the time code
 DIGIT = 5000
 failures = []
@@ -125,28 +131,35 @@ def check(model, rate_hz, ppm, cfg_path):
         clk.advance((w // 1000) * 1000 if w >= 1000 else w)
         app.step(0)
         x = (x * 1103515245 + 12345) & 0x7FFFFFFF
-        clk.advance(300 + (x >> 8) % 400)
+        # a pass costs 300-700 us; one in 40 handles a command too (3-11 ms on a Pico)
+        clk.advance(300 + (x >> 8) % 400 + (3000 + (x >> 4) % 8000 if (x >> 20) % 40 == 0 else 0))
         passes += 1
     app.sampler.stop()
     s = decode(link.frames, app.imu.acc_scale)
     lags = []
     bad = []
+    lost = 0
     for i in range(len(s)):
         seq, stamp, true_us = s[i]
+        gap = i and true_us - s[i - 1][2] > 1.5e6 / app.imu.odr_hz
+        if i and (seq != s[i - 1][0] + 1) != gap:
+            bad.append("sequence numbers do not show the loss at %d" % seq)
+        if gap:
+            lost += 1
+            if model not in ONE_PER_READ:
+                bad.append("sample lost before seq %d" % seq)
+            continue            # the first sample after a loss is stamped at the read
         lags.append(stamp - (clk.pod_us(true_us) - t_boot))
-        if i and seq != s[i - 1][0] + 1:
-            bad.append("sequence gap at %d" % seq)
-        if i and true_us - s[i - 1][2] > 1.5e6 / app.imu.odr_hz:
-            bad.append("sample lost before seq %d" % seq)
     lags.sort()
     n = len(lags)
-    if n < SECONDS * app.imu.odr_hz * 0.9:
+    if n < SECONDS * app.imu.odr_hz * (0.7 if model in ONE_PER_READ else 0.99):
         bad.append("only %d samples" % n)
     if n and (lags[-1] > MAX_LAG_US or lags[0] < MIN_LAG_US):
         bad.append("lag outside [%d, %d] us" % (MIN_LAG_US, MAX_LAG_US))
     print("STAMP %s: %d samples, lag us median %d, min %d, p1 %d, p99 %d, max %d; "
-          "%.1f passes per sample" % (name, n, lags[n // 2], lags[0], lags[n // 100],
-                                      lags[n * 99 // 100], lags[-1], passes / max(n, 1)))
+          "%.1f passes per sample; %d lost" % (name, n, lags[n // 2], lags[0], lags[n // 100],
+                                               lags[n * 99 // 100], lags[-1],
+                                               passes / max(n, 1), lost))
     if bad:
         print("FAIL %s: %s" % (name, "; ".join(bad[:3])))
         failures.append(name)
