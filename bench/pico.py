@@ -8,7 +8,7 @@ A blank emulated Pico gets the firmware with `posturepod flash --board pico`; th
 model (the emulator restarted with that model on its bus, the flash kept), a helper script
 runs on the board (mpremote run, so after a soft reset) that builds the pod's own App (real
 board, real machine.I2C, the IMU driver, the Sampler) with a link that only counts bytes,
-and for 100, 200, 500 and 1000 Hz, with the native (viper) CRC/COBS loops and with the
+and for 100, 200, 500 and 1000 Hz, with the native (viper) CRC/COBS/copy loops and with the
 bytecode ones, runs the app's loop for --seconds of the Pico's time: the time inside each
 step (commands, sampler, timers) is summed with time.ticks_us, which in the emulator counts
 the Pico's 125 MHz cycles, I2C bus time at 400 kHz included; the rest of the loop waits as
