@@ -304,11 +304,13 @@ def test_flash_record_info_selftest(tmp_path, pico_images, flashed):
     if clock["method"] == "pings-rate":
         assert f"runs at {clock['rate']:.3f}x real time" in text, text
     # sample times against the emulated clock: one constant offset (the pod's clock starts
-    # at its boot) and, about it, the lag of a read (within one pass of the main loop)
+    # at its boot) and, about it, the lag of a read: within a pass of the main loop, or
+    # stamped by the chip's period when a command delayed the pass more than 2 ms (the
+    # firmware before that rule: 1st-99th percentile 4.5 ms apart, 9 ms at most)
     lag = _stamp_lags(rec)
     dev = lag - np.median(lag)
     lo, hi = np.percentile(dev, [1, 99])
-    assert len(lag) == pod["samples"] and hi - lo < 2000 and np.ptp(dev) < 3000, \
+    assert len(lag) == pod["samples"] and hi - lo < 2500 and np.ptp(dev) < 3000, \
         (np.percentile(dev, [0, 1, 50, 99, 100]), lag[:20])
 
     # the firmware is on the flash: a restart boots the pod, now lying on a table that is
