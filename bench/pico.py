@@ -8,11 +8,12 @@ A blank emulated Pico gets the firmware with `posturepod flash --board pico`; th
 model (the emulator restarted with that model on its bus, the flash kept), a helper script
 runs on the board (mpremote run, so after a soft reset) that builds the pod's own App (real
 board, real machine.I2C, the IMU driver, the Sampler) with a link that only counts bytes,
-and for 100, 200, 500 and 1000 Hz, with the native (viper) CRC/COBS loops and with the
+and for 100, 200, 500 and 1000 Hz, with the native (viper) CRC/COBS/copy loops and with the
 bytecode ones, runs the app's loop for --seconds of the Pico's time: the time inside each
 step (commands, sampler, timers) is summed with time.ticks_us, which in the emulator counts
 the Pico's 125 MHz cycles, I2C bus time at 400 kHz included; the rest of the loop waits as
-the app does (1 ms for a FIFO IMU, 150 us for one without). Per rate: us of CPU per sample,
+App.turn() does (App.wait_us(): until the sampler looks at the chip again, at least 1 ms
+for a FIFO IMU, 150 us for one without). Per rate: us of CPU per sample,
 CPU share, samples sent against the chip's rate x time and the sequence numbers (lossless:
 none skipped, no FIFO overflow), FIFO overflows (one-deep data-ready misses for a chip
 without a FIFO), and the
@@ -81,12 +82,15 @@ app = App(link=link)
 gc.collect()
 print("HEAP", FREE_BOOT, gc.mem_free(), app.imu.model if app.imu else "none",
       int(wire.NATIVE_LOOPS))
-NATIVE = (wire._crc16_fast, wire._cobs_fast)
+NATIVE = (wire._crc16_fast, wire._cobs_fast, getattr(wire, "copy_fast", None))
 for native in (1, 0):
     if native:
-        wire._crc16_fast, wire._cobs_fast = NATIVE
+        wire._crc16_fast, wire._cobs_fast, copy = NATIVE
     else:
         wire._crc16_fast, wire._cobs_fast = wire._crc16_table, wire.cobs_encode_into
+        copy = getattr(wire, "copy_into", None)
+    if copy is not None:
+        wire.copy_fast = copy
     for rate in RATES:
         app.cfg["rate_hz"] = rate
         imu = app.imu
@@ -102,9 +106,15 @@ for native in (1, 0):
         low = gc.mem_free()
         k = 0
         fifo = imu.has_fifo
+        turn = hasattr(app, "wait_us")
         t0 = time.ticks_us()
-        wait = 1
         while time.ticks_diff(time.ticks_us(), t0) < DUR_US:
+            # the waits of App.turn(), left out of the busy time
+            w = app.wait_us() if turn else (1000 if fifo else 150)
+            if w >= 1000:
+                time.sleep_ms(w // 1000)
+            else:
+                time.sleep_us(w)
             a = time.ticks_us()
             app.step(0)
             busy += time.ticks_diff(time.ticks_us(), a)
@@ -113,10 +123,6 @@ for native in (1, 0):
                 m = gc.mem_free()
                 if m < low:
                     low = m
-            if fifo:
-                time.sleep_ms(wait)
-            else:
-                time.sleep_us(150)
         el = time.ticks_diff(time.ticks_us(), t0)
         s.stop()
         print("ROW", native, rate, s.sent - sent0, el, busy, low, imu.overflows - ovf0,

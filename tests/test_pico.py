@@ -2,7 +2,9 @@
 MicroPython's real RPI_PICO image in rp2040js, its USB CDC on a pty. Needs the image and
 boot ROM (../shared/rp2 beside the checkout, or POSTUREPOD_PICO_UF2 / _BOOTROM) and Node;
 skips naming what is missing."""
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,6 +17,8 @@ from posturepod.devices.virtual.patient import _wait_link
 
 CLI = [sys.executable, "-m", "posturepod.cli"]
 MPREMOTE = [sys.executable, "-m", "mpremote"]
+MP = Path(__file__).resolve().parent / "mp"
+VECTORS = Path(__file__).resolve().parent / "golden" / "wire_vectors.json"
 
 
 @pytest.fixture(scope="session")
@@ -201,34 +205,92 @@ def test_imu_model_on_the_i2c_pins(tmp_path, pico_images):
         p.stop()
 
 
-def test_flash_record_info_selftest(tmp_path, pico_images):
+@pytest.fixture(scope="module")
+def flashed(tmp_path_factory, pico_images):
+    """posturepod flash --board pico onto a blank emulated Pico, once for this module: the
+    flash file it leaves (copied by each test that boots the pod) and flash's output."""
+    tmp = tmp_path_factory.mktemp("flashed")
+    p = Pico(tmp, pico_images, "--blank")
+    try:
+        r = subprocess.run(CLI + ["flash", "--port", p.link, "--role", "pelvis", "--board",
+                                  "pico"], capture_output=True, text=True, timeout=300)
+    finally:
+        p.stop()
+    assert r.returncode == 0, r.stdout + r.stderr
+    return p.fs / "flash.bin", r.stdout
+
+
+def _flashed_pico(tmp_path, images, flashed, *extra, name="pelvis"):
+    fs = tmp_path / f"pico-{name}"
+    fs.mkdir()
+    shutil.copy(flashed[0], fs / "flash.bin")
+    return Pico(tmp_path, images, *extra, name=name)
+
+
+TIME_TRACE_HZ = 10_000      # the chip's samples carry their trace time to 100 us
+TIME_DIGIT = 5000
+TIME_STEP_M_S2 = 0.006      # acc per digit of the time code (2.5 counts at 8 g)
+
+
+def _time_trace(path: Path, seconds: float) -> Path:
+    """A motion trace whose accelerometer x and y spell the trace time in 100 us steps
+    (x: the step mod 5000, y: the step // 5000), so each recorded sample says when the
+    emulated chip made it (trace time 0 = the emulator's start)."""
+    import numpy as np
+
+    from posturepod.devices.virtual.trace import write_trace
+    k = np.arange(int(seconds * TIME_TRACE_HZ))
+    acc = np.zeros((len(k), 3))
+    acc[:, 0] = (k % TIME_DIGIT) * TIME_STEP_M_S2
+    acc[:, 1] = (k // TIME_DIGIT) * TIME_STEP_M_S2
+    acc[:, 2] = 9.8
+    return write_trace(path, TIME_TRACE_HZ, {"pelvis": {"acc_m_s2": acc,
+                                                        "gyr_rad_s": np.zeros((len(k), 3))}})
+
+
+def _stamp_lags(rec: Path, role: str = "pelvis"):
+    """Per sample of a recording made on the time trace: its stamp (the pod's device time)
+    less the emulated time at which the chip made it, in us (an offset: the pod's clock
+    starts at its boot)."""
+    import numpy as np
+
+    from posturepod.recordings.reader import load_imu
+    info = json.loads((rec / "recording.json").read_text())["pods"][role]["info"]
+    r = load_imu(rec / f"{role}.imu")
+    digits = np.rint(r["acc"][:, :2] * float(info["acc_scale"]) / TIME_STEP_M_S2)
+    made_us = (digits[:, 1] * TIME_DIGIT + digits[:, 0]) * (1e6 / TIME_TRACE_HZ)
+    stamp = np.unwrap(r["t_us"].astype(np.float64), period=2.0 ** 32)
+    return stamp - made_us
+
+
+def test_flash_record_info_selftest(tmp_path, pico_images, flashed):
     """posturepod flash --board pico on a blank emulated Pico (armv6m .mpy, the viper
-    module checked on the board), then 10 s of pod time recorded losslessly, info on a
-    pod whose clock runs at a fraction of real time, and the selftest after a restart with
-    a trace that turns the pod over."""
-    import json
+    module checked on the board), then 10 s of pod time recorded losslessly, each sample
+    stamped within a main-loop pass of when the emulated chip made it, info on a pod whose
+    clock runs at a fraction of real time, and the selftest after a restart with a trace
+    that turns the pod over."""
+    import numpy as np
 
     from test_selftest import turn_trace
 
     from posturepod.devices.virtual.trace import write_trace
-    p = Pico(tmp_path, pico_images, "--blank")
-    try:
-        r = subprocess.run(CLI + ["flash", "--port", p.link, "--role", "pelvis", "--board",
-                                  "pico"], capture_output=True, text=True, timeout=300)
-        assert r.returncode == 0, r.stdout + r.stderr
-        assert "-march=armv6m" in r.stdout and "send pod/wire_viper.mpy" in r.stdout
-        assert "wire_viper.mpy removed" not in r.stdout + r.stderr
-        assert "pod info: role=pelvis" in r.stdout and "board=pico" in r.stdout
-        assert "imu=MPU-6050" in r.stdout
+    out = flashed[1]
+    assert "-march=armv6m" in out and "send pod/wire_viper.mpy" in out
+    assert "wire_viper.mpy removed" not in out
+    assert "pod info: role=pelvis" in out and "board=pico" in out
+    assert "imu=MPU-6050" in out
 
-        out = tmp_path / "rec"
+    trace = _time_trace(tmp_path / "time.trace", 40)
+    p = _flashed_pico(tmp_path, pico_images, flashed, "--trace", trace)
+    try:
+        rec = tmp_path / "rec"
         r = subprocess.run(CLI + ["record", "--pod", f"pelvis={p.link}", "--pod-seconds", "10",
-                                  "--out", out, "--no-live"],
+                                  "--out", rec, "--no-live"],
                            capture_output=True, text=True, timeout=600)
         assert r.returncode == 0, r.stdout + r.stderr
     finally:
         p.stop()
-    s = json.loads(subprocess.run(CLI + ["info", out, "--json"], capture_output=True,
+    s = json.loads(subprocess.run(CLI + ["info", rec, "--json"], capture_output=True,
                                   text=True, timeout=120).stdout)
     pod = s["pods"][0]
     assert pod["samples"] >= 1000 and pod["seq_gaps"] == 0 and pod["lost_samples"] == 0
@@ -237,10 +299,19 @@ def test_flash_record_info_selftest(tmp_path, pico_images):
     assert clock["method"] in ("pings", "pings-rate") and 0 < clock["rate"] < 1.01, clock
     # the recording clock is the host's: the pod's 100 Hz arrive at rate x 100 per second
     assert pod["rate_hz"] == pytest.approx(100 * clock["rate"], rel=0.05)
-    text = subprocess.run(CLI + ["info", out], capture_output=True, text=True,
+    text = subprocess.run(CLI + ["info", rec], capture_output=True, text=True,
                           timeout=120).stdout
     if clock["method"] == "pings-rate":
         assert f"runs at {clock['rate']:.3f}x real time" in text, text
+    # sample times against the emulated clock: one constant offset (the pod's clock starts
+    # at its boot) and, about it, the lag of a read: within a pass of the main loop, or
+    # stamped by the chip's period when a command delayed the pass more than 2 ms (the
+    # firmware before that rule: 1st-99th percentile 4.5 ms apart, 9 ms at most)
+    lag = _stamp_lags(rec)
+    dev = lag - np.median(lag)
+    lo, hi = np.percentile(dev, [1, 99])
+    assert len(lag) == pod["samples"] and hi - lo < 2500 and np.ptp(dev) < 3000, \
+        (np.percentile(dev, [0, 1, 50, 99, 100]), lag[:20])
 
     # the firmware is on the flash: a restart boots the pod, now lying on a table that is
     # turned over 5 s after power-on (emulated time; the selftest measures still before)
@@ -257,6 +328,29 @@ def test_flash_record_info_selftest(tmp_path, pico_images):
         p.stop()
     assert r.returncode == 0, r.stdout + r.stderr
     assert "native CRC/COBS" in r.stdout and "ALL PASS" in r.stdout, r.stdout
+
+
+def test_firmware_unit_checks_on_the_pico(tmp_path, pico_images, flashed):
+    """The firmware's own checks on the real rp2 port, the same files the unix-port tests
+    run: the wire golden vectors (tests/mp/wire_check.py, native loops against bytecode
+    ones) and the allocation-free sample path (tests/mp/alloc_check.py: the pod's App on the
+    board's machine.I2C and IMU, its main loop's own waits, GC off, heap unchanged at
+    100 and 1000 Hz and through FIFO overflows)."""
+    p = _flashed_pico(tmp_path, pico_images, flashed, "--blank")
+    try:
+        r = p.mpremote("fs", "cp", VECTORS, ":wire_vectors.json", "+", "run", MP / "wire_check.py",
+                       timeout=300)
+        out = r.stdout + r.stderr
+        assert r.returncode == 0 and "ALL OK" in r.stdout, out
+        assert r.stdout.count("\nOK ") > 40, out
+        assert "OK native_loops_in_use" in out and "OK native_copy_swap_700" in out, out
+        r = p.mpremote("run", MP / "alloc_check.py", timeout=600)
+        out = r.stdout + r.stderr
+        assert r.returncode == 0 and "ALL OK" in r.stdout, out
+        for case in ("MPU-6050@100Hz/turn", "MPU-6050@1000Hz/turn", "MPU-6050@1000Hz/stalls"):
+            assert f"OK {case}: firmware 0 bytes" in out, out
+    finally:
+        p.stop()
 
 
 # ---- what the emulated Pico needed elsewhere (no emulator needed) ------------------------

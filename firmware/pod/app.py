@@ -3,6 +3,7 @@
 # Errors in a command become an error reply; a missing IMU is reported, not fatal.
 import json
 import struct
+import time
 from array import array
 
 from pod import wire
@@ -419,23 +420,35 @@ class App:
             self.sampler.service()
         self._timers()
 
+    def wait_us(self):
+        """How long the loop may wait for a command before the next pass: until the
+        sampler looks at the chip again (pod/sampler.py), at least one 1 ms link poll while
+        a FIFO IMU streams, 150 us for one without FIFO (data-ready polled several times a
+        sample period), 20 ms when not streaming."""
+        s = self.sampler
+        if not (s and s.streaming):
+            return 20000
+        w = s.wait_us()
+        least = 1000 if s.imu.has_fifo else 150
+        return w if w > least else least
+
+    def turn(self):
+        """One pass of the main loop: wait (for a command, or wait_us()), then step."""
+        w = self.wait_us()
+        if w >= 1000:
+            self.step(w // 1000)
+        else:
+            self.step(0)
+            time.sleep_us(w)
+
     def run(self):
         self.send_json(wire.MSG_INFO, self.info())
         for e in self.cfg_errors:
             self.log("warning", e)
         if self.imu_error:
             self.log("error", self.imu_error)
-        import time
         while self.running:
-            streaming = self.sampler and self.sampler.streaming
-            imu = self.imu
-            if streaming and imu is not None and not imu.has_fifo:
-                # no FIFO (ICM-20948 driver): poll data-ready several times per sample
-                # period instead of waiting a whole millisecond for the link
-                self.step(0)
-                time.sleep_us(150)
-            else:
-                self.step(1 if streaming else 20)
+            self.turn()
 
 
 def _mhz(n, el_us):

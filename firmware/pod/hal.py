@@ -86,7 +86,9 @@ class MachineBoard:
                 self._pwm = None
         bat = p.get("battery") or {}
         self._adc = None
-        self._div = bat.get("divider", 2.0)
+        # the divider in thousandths: battery_mv() stays in small ints (a float, or an int
+        # past 2**30, is a heap object on a 32-bit port: once a second while streaming)
+        self._div_milli = int(float(bat.get("divider", 2.0)) * 1000 + 0.5)
         if bat.get("adc_pin") is not None:
             try:
                 pin = machine.Pin(bat["adc_pin"])
@@ -123,8 +125,10 @@ class MachineBoard:
         for _ in range(_ADC_N):
             total += read_uv() if read_uv is not None else self._adc.read_u16()
         if read_uv is not None:
-            return int(total * self._div) // (1000 * _ADC_N)
-        return int(total * 3300 * self._div) // (_ADC_N << 16)
+            mv = total // _ADC_N // 1000
+        else:
+            mv = (total // _ADC_N) * 3300 >> 16
+        return mv * self._div_milli // 1000
 
     def unique_id(self):
         import binascii

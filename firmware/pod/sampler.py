@@ -11,6 +11,21 @@
 # in the sequence numbers, so the host sees a gap instead of a silent splice; the samples
 # read after the gap are stamped one period apart, ending at `now`.
 #
+# When to read: stamping the newest sample `now` is right only if it was made just before
+# `now`. Reading whenever the FIFO holds something (every pass of a 1 ms loop) keeps it so,
+# but then the FIFO count is read over I2C a thousand times a second. So after a read the
+# sampler does not look at the chip until the batch's last sample may be due, then looks
+# at the FIFO count alone (imu.waiting(), one short transfer) every pass, and reads the
+# samples when the count has grown since the previous look: the newest was made since
+# that look, within one pass, as before. Due: the earliest the newest sample read can have
+# been made (the previous look; one period before the read when the first look already
+# found a whole batch, the loop being late) plus the batch's nominal span, less 1/32 of it
+# for the chip's rate error and _EARLY_US; wait_us() tells the main loop how long it may
+# sleep meanwhile. When the pass that reads came late (more than _WIDE_US after the
+# previous look: a command was handled meanwhile), `now` would stamp the newest sample too
+# late; it is stamped instead at the previous stamp plus n periods, kept between the
+# earliest it can have been made and `now`.
+#
 # Steady state allocates nothing: preallocated raw/body/out buffers, struct.pack_into,
 # integer-only arithmetic, time kept as 16-bit halves (pod/clock.py).
 import struct
@@ -21,6 +36,9 @@ _REC = 14          # dt u16 + 6 x int16
 _RAW = 12
 _HDR_END = 12      # type byte + SAMPLES header
 _READ_MAX = 344    # samples per read: more than the deepest FIFO (LSM6DS3TR-C: 4 KB = 341)
+_EARLY_US = 1500   # start looking this long before the batch's last sample is due (FIFO)
+_EARLY_1_US = 600  # the same for a driver without FIFO (looked at every 150 us or so)
+_WIDE_US = 2000    # a pass later than this after the previous look: stamp by the period
 
 
 class Sampler:
@@ -50,6 +68,13 @@ class Sampler:
         self._have_last = False
         self._ovf_seen = 0
         self._carry = 0         # rounding left over by the last loss estimate, us
+        self._open_us = 0       # after a read, look at the chip again after this long
+        self._seen = -1         # samples waiting at the previous look, -1: none yet
+        self._full = 1          # samples that make a read worth it at the first look
+        self._rl = 0            # the newest sample read was made at or after this time
+        self._rh = 0
+        self._ll = 0            # the time of the previous look
+        self._lh = 0
         self.backlog = getattr(link, "backlog", None)   # store and forward (pod/backlog.py)
 
     def start(self, rate_hz):
@@ -63,6 +88,12 @@ class Sampler:
         self._flags = 0
         self._have_last = False
         self._carry = 0
+        # the batch's last sample is due batch x period after the newest one read
+        span = (self.batch if self.imu.has_fifo else 1) * self.period_us
+        o = span - (span >> 5) - (_EARLY_US if self.imu.has_fifo else _EARLY_1_US)
+        self._open_us = o if o > 0 else 0
+        self._full = self.batch if self.imu.has_fifo else 1
+        self._seen = -1
         self.imu.start()
         self._ovf_seen = self.imu.overflows
         self.streaming = True
@@ -93,17 +124,49 @@ class Sampler:
             lo &= 0xFFFF
         self.tl = lo
 
-    def service(self):
-        if not self.streaming:
-            return 0
-        n = self.imu.read(self._raw, _READ_MAX)
-        if n == 0:
+    def wait_us(self):
+        """Microseconds until service() looks at the chip again (0: now)."""
+        if not self.streaming or not self._have_last:
             return 0
         clk = self.clock
         clk.update()
+        w = self._open_us - clk.since(self._rl, self._rh)
+        return w if w > 0 else 0
+
+    def service(self):
+        if not self.streaming:
+            return 0
+        clk = self.clock
+        if self._have_last and clk.since(self._rl, self._rh) < self._open_us:
+            return 0                    # the next batch is not due yet
+        w = self.imu.waiting()
+        seen = self._seen
+        if w <= seen or (seen < 0 and w < self._full):
+            self._seen = w              # nothing new since the last look
+            self._ll = clk.lo
+            self._lh = clk.hi
+            return 0
+        self._seen = -1
+        n = self.imu.read(self._raw, _READ_MAX)
+        if n == 0:
+            return 0
+        clk.update()
+        if seen >= 0:                   # the newest was made since the previous look
+            self._rl = self._ll
+            self._rh = self._lh
+        else:                           # at most one period ago
+            lo = clk.lo - self.period_us
+            hi = clk.hi
+            while lo < 0:
+                lo += 0x10000
+                hi = (hi - 1) & 0xFFFF
+            self._rl = lo
+            self._rh = hi
         per = self.period_us
+        wide = 0
         if self._have_last:
             el = clk.since(self.tl, self.th)
+            wide = clk.since(self._rl, self._rh)    # the newest was made within this
         else:
             el = n * per
             self._back(el)
@@ -131,6 +194,13 @@ class Sampler:
             self._flags |= wire.FLAG_OVERFLOW
         else:
             self._carry = 0
+            if wide > _WIDE_US:
+                # this pass came late (a command was handled, a write blocked): `now` may
+                # be well past the newest sample. It was made after the previous look (or
+                # one period ago): put it where the chip's period says, within that.
+                lo = el - wide
+                p = n * per
+                el = p if lo <= p <= el else (lo if p < lo else el)
         if el < n:
             el = n
         step = el // n
@@ -159,9 +229,7 @@ class Sampler:
             o = _HDR_END + self._count * _REC
             body[o] = dt & 0xFF
             body[o + 1] = dt >> 8
-            r = i * _RAW
-            for j in range(_RAW):
-                body[o + 2 + j] = raw[r + j]
+            wire.copy_fast(raw, i * _RAW, body, o + 2, _RAW, 0)
             self._count += 1
             self.seq = (self.seq + 1) & wire.SEQ_MASK
             if self._count >= batch:

@@ -200,19 +200,35 @@ def _crc16_table(buf, start, end, crc, table):
     return crc16(buf, start, end, crc)
 
 
-# the frame encoder's two byte loops: native code (pod/wire_viper.py) where the port has
-# the viper emitter, else the functions above
+def copy_into(src, si, dst, di, n, swap):
+    """dst[di:di + n] = src[si:si + n] without allocating, each 16-bit pair swapped when
+    swap is true (a big-endian chip's records into little-endian frames)."""
+    if swap:
+        for j in range(0, n, 2):
+            dst[di + j] = src[si + j + 1]
+            dst[di + j + 1] = src[si + j]
+    else:
+        for j in range(n):
+            dst[di + j] = src[si + j]
+
+
+# the sample path's byte loops: native code (pod/wire_viper.py) where the port has the
+# viper emitter, else the functions above. copy_fast is what the sampler and the IMU
+# drivers call.
 _crc16_fast = _crc16_table
 _cobs_fast = cobs_encode_into
+copy_fast = copy_into
 NATIVE_LOOPS = False
 if sys.implementation.name == "micropython":
     try:
         from pod.wire_viper import cobs_encode_into as _cobs_fast  # noqa: F811
         from pod.wire_viper import crc16 as _crc16_fast  # noqa: F811
+        from pod.wire_viper import copy_into as copy_fast  # noqa: F811
         NATIVE_LOOPS = True
     except Exception:  # no viper emitter, or a .mpy for another architecture
         _crc16_fast = _crc16_table
         _cobs_fast = cobs_encode_into
+        copy_fast = copy_into
 
 
 def encode_frame(msg_type, payload):

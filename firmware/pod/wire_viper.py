@@ -1,7 +1,9 @@
-# Native-code (viper) versions of the two byte loops of the frame encoder in pod/wire.py:
-# the CRC-16 and the COBS encoder, the largest per-sample costs of the pod's sample path in
-# bytecode (bench/firmware_sample_cost.py). Same results as wire.crc16 and
-# wire.cobs_encode_into (tests/mp/wire_check.py compares them on the golden vectors and on
+# Native-code (viper) versions of the byte loops of the pod's sample path in pod/wire.py:
+# the frame encoder's CRC-16 and COBS encoder, and the record copy (with the byte swap of a
+# big-endian chip) from the IMU's FIFO bytes into a frame, the largest per-sample costs in
+# bytecode (bench/firmware_sample_cost.py, bench/pico.py: on a Pico the bytecode copy and
+# swap took 0.8 ms a sample). Same results as wire.crc16, wire.cobs_encode_into and
+# wire.copy_into (tests/mp/wire_check.py compares them on the golden vectors and on
 # random buffers). pod/wire.py uses them when this module imports: on MicroPython ports
 # with the viper emitter (ESP32 xtensawin, ESP32-C3 rv32imc, RP2040 armv6m, the unix port
 # x64); elsewhere it keeps its own.
@@ -54,3 +56,20 @@ def cobs_encode_into(src, n: int, dst, at: int) -> int:
         i += 1
     d[code_i] = code
     return o
+
+
+@micropython.viper
+def copy_into(src, si: int, dst, di: int, n: int, swap: int):
+    """dst[di:di + n] = src[si:si + n], each 16-bit pair swapped when swap is true."""
+    s = ptr8(src)
+    d = ptr8(dst)
+    i = 0
+    if swap:
+        while i < n:
+            d[di + i] = s[si + i + 1]
+            d[di + i + 1] = s[si + i]
+            i += 2
+    else:
+        while i < n:
+            d[di + i] = s[si + i]
+            i += 1

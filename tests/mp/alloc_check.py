@@ -15,15 +15,28 @@
 # starts 2 s before its 2**30 wrap and the device time counter 3 s before its 2**32 wrap,
 # so both wraps happen inside the measured window.
 #
+# On a real board (the emulated Pico, tests/test_pico.py: the file is run there with mpremote,
+# no vboard package on it) the same checks run on the board's own IMU, I2C bus and clock:
+# the App built from board.json, the main loop's own waits (App.turn()), fewer samples
+# (REAL_CASES), and no forced wraps (the clocks start where they are).
+#
 # Output: "OK <name> ..." or "FAIL <name>: ..." per case, then "ALL OK" or "FAILED n";
 # exit status 1 on any failure. On an allocation the case is re-run pass by pass with the
 # allocation measured around each stage (link poll/commands, clock, IMU read, link write,
 # status, the rest of the sampler) to say where it happens.
 import gc
 import sys
+import time
 
-import vboard
-from vboard.clock import Clock, TICKS_PERIOD
+try:
+    import vboard
+    from vboard.clock import Clock, TICKS_PERIOD
+    VIRTUAL = True
+except ImportError:             # a real board: its own bus, IMU and clock
+    vboard = None
+    Clock = object
+    TICKS_PERIOD = 1 << 30
+    VIRTUAL = False
 from pod import wire
 from pod.app import App
 
@@ -44,6 +57,8 @@ ARM = {"wall_s": 1764900000, "seg_q14": [16384, 0, 0, 0, 16384, 0, 0, 0, 16384],
        "pattern": [200, 100, 200], "quiet": [[600, 660]], "utc_offset_min": 60,
        "radio": "slow"}
 WARMUP_SAMPLES = 300
+# on a real board: (rate_hz, stall ms every 256 passes or 0, samples); real time, so short
+REAL_CASES = ((100, 0, 300), (1000, 0, 2000), (1000, 150, 1500))
 _MASK30 = (1 << 30) - 1
 failures = []
 
@@ -70,30 +85,64 @@ class StepClock(Clock):
 
 class NullLink:
     """The pod's link: frames go to /dev/null through the stream write(buf, n), as the
-    firmware's StdioLink writes to sys.stdout.buffer; no command ever arrives."""
+    firmware's StdioLink writes to sys.stdout.buffer (on a board without /dev/null they are
+    only counted); no command ever arrives, poll() waits as a link's poll does."""
     kind = "null"
 
     def __init__(self):
-        self.f = open("/dev/null", "wb")
+        try:
+            self.f = open("/dev/null", "wb")
+        except OSError:
+            self.f = None
         self.writes = 0
         self.nbytes = 0
 
     def write(self, buf, n):
-        self.f.write(buf, n)
+        if self.f is not None:
+            self.f.write(buf, n)
         self.writes += 1
         self.nbytes += n
 
     def poll(self, timeout_ms):
+        if timeout_ms > 0 and not VIRTUAL:
+            time.sleep_ms(timeout_ms)
         return False
 
     def read_byte(self):
         return -1
 
     def close(self):
-        self.f.close()
+        if self.f is not None:
+            self.f.close()
+
+
+class RealClock:
+    """On a real board: the board's ticks; advance(us) waits (a stall) or, with 0, makes
+    one pass of the main loop with its own waits (App.turn())."""
+
+    def __init__(self, board):
+        self.b = board
+        self.t0 = board.ticks_us()
+        self.t = 0
+
+    def ticks_us(self):
+        return self.b.ticks_us()
+
+    def advance(self, us):
+        if us:
+            time.sleep_ms(us // 1000)
+        self.t = self.b.ticks_diff(self.b.ticks_us(), self.t0)
 
 
 def make_app(model, rate_hz, cfg_path):
+    if not VIRTUAL:
+        link = NullLink()
+        app = App(cfg_path=cfg_path, link=link)
+        if app.imu is None:
+            raise RuntimeError("no IMU found: %s" % app.imu_error)
+        app.handle_line(wire.encode_command("set_rate", 1, {"rate_hz": rate_hz}))
+        app.handle_line(wire.encode_command("start", 2))
+        return app, RealClock(app.board), link
     vboard.Clock = StepClock      # Board() builds its clock (and hands it to the chip) here
     # ticks_us (2**30) and the device time counter (2**32) wrap inside the measured window
     warm_us = WARMUP_SAMPLES * 1000000 // rate_hz
@@ -121,6 +170,13 @@ def make_app(model, rate_hz, cfg_path):
     return app, board.clock, link
 
 
+def one_pass(app):
+    if VIRTUAL:
+        app.step(0)
+    else:
+        app.turn()              # the main loop's own waits
+
+
 def run_until(app, clk, steps, n):
     s = app.sampler
     sent0 = s.sent
@@ -131,7 +187,7 @@ def run_until(app, clk, steps, n):
         i += 1
         if i == k:
             i = 0
-        app.step(0)
+        one_pass(app)
 
 
 def measure(app, clk, steps, n):
@@ -152,7 +208,7 @@ def measure(app, clk, steps, n):
             i += 1
             if i == k:
                 i = 0
-            app.step(0)
+            one_pass(app)
         a1 = gc.mem_alloc()
     finally:
         gc.enable()
@@ -216,9 +272,13 @@ def breakdown(app, clk, steps, n):
     """Where the allocation happens: per-stage totals while n more samples go through."""
     acc = [0] * len(STAGES)
     i2c = app.board.i2c
-    Probe(i2c, "readfrom_mem_into", 3, acc, 3)
-    Probe(i2c, "writeto_mem", 3, acc, 3)
+    try:
+        Probe(i2c, "readfrom_mem_into", 3, acc, 3)
+        Probe(i2c, "writeto_mem", 3, acc, 3)
+    except (AttributeError, TypeError):
+        pass                    # machine.I2C: its methods cannot be replaced
     Probe(app.imu, "read", 2, acc, 4)
+    Probe(app.imu, "waiting", 0, acc, 4)
     Probe(app.link, "write", 2, acc, 5)
     Probe(app, "send_status", 0, acc, 6)
     gc.collect()
@@ -250,15 +310,18 @@ def breakdown(app, clk, steps, n):
     return acc
 
 
-def check(model, rate_hz, steps, cfg_path):
+def check(model, rate_hz, steps, cfg_path, n_samples=N_SAMPLES):
     stall = len(steps) > 1
-    name = "%s@%dHz/%s" % (model, rate_hz, "stalls" if stall else "step%dus" % steps[0])
+    how = "stalls" if stall else ("step%dus" % steps[0] if VIRTUAL else "turn")
+    name = "%s@%dHz/%s" % (model, rate_hz, how)
     try:
         app, clk, link = make_app(model, rate_hz, cfg_path)
+        model = app.imu.model
+        name = "%s@%dHz/%s" % (model, rate_hz, how)
         s = app.sampler
         per_us = 1000000 / app.imu.odr_hz
         lossy = stall or (model in ONE_PER_READ and steps[0] > per_us)
-        run_until(app, clk, (730,), WARMUP_SAMPLES)
+        run_until(app, clk, (730,) if VIRTUAL else (0,), WARMUP_SAMPLES)
         seq0 = s.seq
         pend0 = s._count
         sent0 = s.sent
@@ -268,7 +331,7 @@ def check(model, rate_hz, steps, cfg_path):
         ovf0 = app.imu.overflows
         wraps0 = app.clock.wraps
         ticks0 = clk.ticks_us()
-        used = measure(app, clk, steps, N_SAMPLES)
+        used = measure(app, clk, steps, n_samples)
         sent = (s.sent - sent0) & _MASK30
         seqs = ((s.seq - seq0) & _MASK30) - (s._count - pend0)   # minus samples not yet sent
         ticks1 = clk.ticks_us()
@@ -293,15 +356,15 @@ def check(model, rate_hz, steps, cfg_path):
         # where: the same again, pass by pass with probes (slow: gc.mem_alloc() walks the
         # heap's allocation table); allocation inside the emulated I2C bus is the chip
         # models' (vboard/chips: virtual hardware, not firmware) and is only reported
-        acc = breakdown(app, clk, steps, 2000)
+        acc = breakdown(app, clk, steps, 2000 if VIRTUAL else 200)
         fw = sum(acc[1:]) - acc[3]
         where = ", ".join("%s %d B" % (STAGES[i], acc[i]) for i in range(1, len(STAGES)))
         if fw or not acc[3]:
             why.append("%d bytes allocated over %d samples (re-run with probes: %s)"
-                       % (used, N_SAMPLES, where))
+                       % (used, n_samples, where))
         else:
             note = "%d bytes allocated, all of it in the chip model (%s)" % (used, where)
-    if sent < N_SAMPLES:
+    if sent < n_samples:
         why.append("only %d samples went through" % sent)
     expect = dev_s * app.imu.odr_hz
     if lossy:
@@ -324,9 +387,9 @@ def check(model, rate_hz, steps, cfg_path):
             why.append("sequence numbers advanced by %d for %d samples" % (seqs, sent))
     if statuses < (dev_s / 2 if stall else int(dev_s) - 1):
         why.append("only %d status messages in %.1f s" % (statuses, dev_s))
-    if app.clock.wraps == wraps0:
+    if VIRTUAL and app.clock.wraps == wraps0:
         why.append("the device time counter did not wrap in the window")
-    if ticks1 >= ticks0:
+    if VIRTUAL and ticks1 >= ticks0:
         why.append("ticks_us did not wrap in the window")
     if ORIENT:
         lg = app.standalone.log
@@ -360,6 +423,11 @@ def _rmtree(d):
 
 
 def main(argv):
+    if not VIRTUAL:             # the board's own IMU, whatever it is
+        cfg_path = "alloc_check_pod.json"
+        for rate_hz, stall_ms, n in REAL_CASES:
+            steps = ((stall_ms * 1000,) + (0,) * 255) if stall_ms else (0,)
+            check("imu", rate_hz, steps, cfg_path, n)
     models = [a for a in argv[1:] if a[0] != "-"] or MODELS
     cfg_path = "/tmp/alloc_check_pod_%d.json" % (id(failures) & 0xFFFFFF)
     if ORIENT:
@@ -370,7 +438,7 @@ def main(argv):
         except OSError:
             pass
         cfg_path = d + "/pod.json"
-    for model in models:
+    for model in models if VIRTUAL else ():
         for rate_hz, steps in CASES:
             check(model, rate_hz, steps, cfg_path)
     try:

@@ -1,6 +1,8 @@
-# Golden-vector checks of the wire protocol, written to run unchanged under CPython and the
-# MicroPython unix port: `micropython tests/mp/wire_check.py VECTORS` (MICROPYPATH=firmware)
-# or imported by tests/test_wire.py. Prints "OK name" / "FAIL name: why"; returns failures.
+# Golden-vector checks of the wire protocol, written to run unchanged under CPython, the
+# MicroPython unix port and a board's own port: `micropython tests/mp/wire_check.py VECTORS`
+# (MICROPYPATH=firmware), imported by tests/test_wire.py, or run on the emulated Pico with
+# mpremote beside a copy of the vectors (tests/test_pico.py). Prints "OK name" /
+# "FAIL name: why"; returns failures.
 import json
 import struct
 import sys
@@ -95,7 +97,8 @@ def run(path):
     # the frame encoder's native loops (pod/wire_viper.py, MicroPython with viper) give the
     # bytes of the bytecode ones: every length around the 254-byte COBS block, zero runs
     if wire.NATIVE_LOOPS:
-        check("native_loops_in_use", wire._cobs_fast is not wire.cobs_encode_into)
+        check("native_loops_in_use", wire._cobs_fast is not wire.cobs_encode_into
+              and wire.copy_fast is not wire.copy_into)
         x = 12345
         for n in (0, 1, 2, 253, 254, 255, 256, 507, 508, 509, 700):
             buf = bytearray(n)
@@ -112,6 +115,16 @@ def run(path):
             ca = wire.crc16(buf, 0, n, 0x1D0F)
             cb = wire._crc16_fast(buf, 0, n, 0x1D0F, wire._CRC_TABLE)
             check("native_crc_%d" % n, ca == cb, "%04X != %04X" % (ca, cb))
+            for swap in (0, 1):
+                k = n - n % 2 - 2 if n > 3 else 0
+                a, b = bytearray(n + 4), bytearray(n + 4)
+                wire.copy_into(buf, 1, a, 3, k, swap)
+                wire.copy_fast(buf, 1, b, 3, k, swap)
+                want = bytearray(n + 4)
+                for j in range(k):
+                    want[3 + j] = buf[1 + (j ^ 1 if swap else j)]
+                check("native_copy%s_%d" % ("_swap" if swap else "", n), a == b == want,
+                      "native copy differs")
     else:
         print("native loops not in use on", sys.implementation.name)
     for c in v["commands"]:
@@ -131,7 +144,18 @@ def run(path):
     return fails
 
 
+def _default_vectors():
+    # from the checkout, or beside the check on a board's filesystem (tests/test_pico.py)
+    for p in ("tests/golden/wire_vectors.json", "wire_vectors.json"):
+        try:
+            open(p).close()
+            return p
+        except OSError:
+            pass
+    return "tests/golden/wire_vectors.json"
+
+
 if __name__ == "__main__":
-    fails = run(sys.argv[1] if len(sys.argv) > 1 else "tests/golden/wire_vectors.json")
+    fails = run(sys.argv[1] if len(sys.argv) > 1 else _default_vectors())
     print("%d FAILED" % len(fails) if fails else "ALL OK")
     sys.exit(1 if fails else 0)

@@ -16,6 +16,10 @@
 #                      records of 6 little-endian int16: acc x,y,z then gyr x,y,z, chip axes.
 #                      Returns 0 when nothing new. Allocates nothing (readfrom_mem_into into
 #                      preallocated buffers, in-place byte swaps).
+#   drv.waiting() -> n samples ready to be read now, from one short bus transfer (the FIFO
+#                      count; 0 or 1 for a driver without a FIFO); FULL when the FIFO
+#                      overflowed (read() then deals with it). Lets the sampler look for
+#                      a new sample without reading it (pod/sampler.py: when to read).
 #   drv.overflows      int: FIFO overflows seen since start() (samples lost on the chip)
 #
 # detect(i2c) reads WHO_AM_I at both usual addresses of every supported chip and returns a
@@ -24,6 +28,9 @@
 
 class ImuError(Exception):
     pass
+
+
+FULL = 0x3FFF                     # waiting(): the FIFO overflowed, read it now
 
 
 _DRIVERS = ("mpu6050", "icm20948", "lsm6ds")

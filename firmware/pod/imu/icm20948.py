@@ -24,6 +24,7 @@
 # 1125 Hz-based grid anyway), so in a race it can be one sample newer than the gyro; a
 # sample landing during the FIFO_RST that follows a miss is lost with the ones missed.
 
+from pod import wire
 from pod.imu import Driver
 from pod.imu import G as _G, RAD as _RAD, pick as _pick
 
@@ -153,6 +154,11 @@ class Icm20948(Driver):
         self._w(_USER_CTRL, 0x00)
         self._w(_FIFO_EN_2, 0x00)
 
+    def waiting(self):
+        b = self._b2
+        self._i2c.readfrom_mem_into(self.addr, _FIFO_COUNTH, b)
+        return (((b[0] & 0x1F) << 8) | b[1]) // 6     # gyro records: samples made
+
     def read(self, buf, max_n):
         if max_n < 1:
             return 0
@@ -173,7 +179,5 @@ class Icm20948(Driver):
         else:
             self.overflows += 1                     # samples were missed
             self._clear_count()
-        for j in range(0, 12, 2):                   # big-endian -> little-endian
-            buf[j] = d[j + 1]
-            buf[j + 1] = d[j]
+        wire.copy_fast(d, 0, buf, 0, 12, 1)          # big-endian -> little-endian
         return 1

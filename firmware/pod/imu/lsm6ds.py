@@ -20,7 +20,8 @@
 # of the next word), used to realign if needed; FIFO_DATA_OUT_L/H (0x3E/0x3F) roll over in a
 # burst. On OVER_RUN the FIFO is reset (bypass, then continuous again) and counted.
 
-from pod.imu import Driver, who_am_i
+from pod import wire
+from pod.imu import Driver, who_am_i, FULL as _FULL
 from pod.imu import G as _G, RAD as _RAD, pick as _pick
 
 try:
@@ -124,6 +125,18 @@ class Lsm6ds(Driver):
             self._w(_C_FIFO_CTRL5, 0)
             self._w(_C_FIFO_CTRL3, 0)
 
+    def waiting(self):
+        st = self._st
+        self._i2c.readfrom_mem_into(self.addr, _FIFO_STATUS1, self._st2)
+        if self._ox:
+            if st[1] & 0x08:                    # FIFO_OVR_LATCHED, cleared by this read
+                self.overflows += 1
+                return _FULL
+            return (st[0] | ((st[1] & 3) << 8)) >> 1     # an accel and a gyro word each
+        if st[1] & 0x40:                        # OVER_RUN: read() resets the FIFO
+            return _FULL
+        return (st[0] | ((st[1] & 7) << 8)) // 6
+
     def read(self, buf, max_n):
         if self._ox:
             return self._read_tagged(buf, max_n)
@@ -139,6 +152,7 @@ class Lsm6ds(Driver):
         c = self._chunk
         pa = self._pa
         pg = self._pg
+        cp = wire.copy_fast
         n = 0
         while words > 0 and n < max_n:
             k = 2 * (max_n - n)                 # words that can make at most max_n - n
@@ -154,22 +168,19 @@ class Lsm6ds(Driver):
                 if tag == 2:
                     if self._cg >= 0 and self._cg != cnt:
                         self._cg = -1           # orphan gyro word
-                    for j in range(6):
-                        pa[j] = c[w + 1 + j]
+                    cp(c, w + 1, pa, 0, 6, 0)
                     self._ca = cnt
                 elif tag == 1:
                     if self._ca >= 0 and self._ca != cnt:
                         self._ca = -1
-                    for j in range(6):
-                        pg[j] = c[w + 1 + j]
+                    cp(c, w + 1, pg, 0, 6, 0)
                     self._cg = cnt
                 else:
                     continue
                 if self._ca >= 0 and self._ca == self._cg:
                     o = 12 * n
-                    for j in range(6):
-                        buf[o + j] = pa[j]
-                        buf[o + 6 + j] = pg[j]
+                    cp(pa, 0, buf, o, 6, 0)
+                    cp(pg, 0, buf, o + 6, 6, 0)
                     n += 1
                     self._ca = -1
                     self._cg = -1
@@ -203,10 +214,10 @@ class Lsm6ds(Driver):
                 k = _CHS
             i2c.readfrom_mem_into(a, _C_OUT_L, self._views[k])
             o = 12 * done
+            cp = wire.copy_fast
             for s in range(0, 12 * k, 12):      # gyro xyz, accel xyz -> accel, gyro
-                for j in range(6):
-                    buf[o + j] = c[s + 6 + j]
-                    buf[o + 6 + j] = c[s + j]
+                cp(c, s + 6, buf, o, 6, 0)
+                cp(c, s, buf, o + 6, 6, 0)
                 o += 12
             done += k
         return n
