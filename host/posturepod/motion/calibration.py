@@ -204,7 +204,7 @@ def _acc_calibrated(info: dict | None) -> bool | None:
     """Whether the pod's accelerometer calibration was applied to its data; None when the
     recording does not say what pod it was (no INFO: a CSV recording)."""
     info = info or {}
-    if "acc_cal" in info and info["acc_cal"]:
+    if info.get("acc_cal"):
         return True
     return False if info.get("imu") else None
 
