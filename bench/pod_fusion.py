@@ -7,7 +7,8 @@
    - "baseline": one struct.pack_into of a 14-byte sample record (as
      bench/firmware_sample_cost.py and bench/pico.py), the ratios are against it;
    - "crc16 record": wire.crc16 over a 16-byte day-log record (bytecode table loop);
-   - "tilt.update": pod/tilt.py's filter step (gyro, accelerometer, bias, renormalise);
+   - "tilt.update": pod/tilt.py's filter step (gyro, accelerometer with its calibration,
+     bias at rest and from the correction, renormalise), set up as a worn pod;
    - "update + angle": the same plus angle_cdeg (integer sqrt and atan2);
    - "armed path": App._on_sample with standalone mode armed and the angle stream on,
      i.e. everything the pod adds per sample (filter, angle, per-second accumulation,
@@ -66,8 +67,15 @@ def crc(n):
         wire.crc16(rec, 0, 14)
     return time.ticks_diff(time.ticks_us(), t0) / n
 
+# as a worn pod runs: its accelerometer calibration and the calibration's gyro bias on
+ACC_CAL = {"bias_m_s2": [0.12, -0.2, 0.3],
+           "gain": [1.01, 0.002, -0.001, 0.002, 0.99, 0.003, -0.001, 0.003, 1.02]}
+GYR_BIAS = [1200, -800, 500]
+
 def tilt(n, angle):
     t = Tilt()
+    t.set_acc_cal(ACC_CAL)
+    t.set_gyr_bias(GYR_BIAS)
     t.configure(1000 / 32768 * math.pi / 180, 8 * 9.80665 / 32768, 100.0)
     t.set_segment([16384, 0, 0, 0, 16384, 0, 0, 0, 16384])
     t0 = time.ticks_us()
@@ -108,10 +116,11 @@ APP = None
 try:
     from pod.app import App
     APP = App(cfg_path=CFG, link=NullLink(), board=BOARD())
+    APP.handle_line(wire.encode_command("set_config", 2, {"acc_cal": ACC_CAL}))
     APP.handle_line(wire.encode_command("arm", 1, {"wall_s": 1764900000,
         "seg_q14": [16384, 0, 0, 0, 16384, 0, 0, 0, 16384], "ref_cdeg": 0,
         "rule": {"over_cdeg": 1000, "hold_s": 60, "repeat_s": 0}, "pattern": [300],
-        "quiet": [], "utc_offset_min": 0, "radio": "off"}))
+        "quiet": [], "utc_offset_min": 0, "radio": "off", "gyr_bias_mdps": GYR_BIAS}))
     APP.angles.start(50, 100.0)
 except Exception as e:
     print("NOAPP", repr(e))
@@ -216,9 +225,9 @@ def accuracy(cases: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-pod-fusion-acc-") as td:
         for k in range(cases):
             seed, role = k // 3, roles[k % 3]
-            raw, seg, rate, host = tc.case("sitting", seed, role, 600.0)
+            raw, seg, rate, host, extra = tc.case("sitting", seed, role, 600.0)
             src, out = Path(td) / "s.bin", Path(td) / "o.txt"
-            per = tc.write_samples(src, raw, seg, rate)
+            per = tc.write_samples(src, raw, seg, rate, extra)
             subprocess.run([exe, str(ROOT / "tests" / "mp" / "tilt_run.py"), str(src), str(out)],
                            env=mp_env(), check=True, timeout=600)
             pod = tc.read_out(out)

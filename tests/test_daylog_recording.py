@@ -36,7 +36,7 @@ def angle_day(n=900):
 
 
 def make_daylog(path, n=900, *, dev0=None, phase=None, flags_at=None, refs=None,
-                sync_after_s=5.0):
+                sync_after_s=5.0, cal=None):
     """A day-log as `posturepod sync` writes it: pods armed at W0 (their clocks at dev0
     seconds since boot), records every second, one sync with pings ``sync_after_s`` after
     the last record."""
@@ -59,7 +59,8 @@ def make_daylog(path, n=900, *, dev0=None, phase=None, flags_at=None, refs=None,
                                               "repeat_s": 120}
         meta["pods"][role] = {
             "spec": f"/dev/{role}", "pod_id": f"id-{role}", "info": {"imu": "MPU-6050"},
-            "settings": {"wall_s": W0, "ref_cdeg": int(refs[role] * 100), "rule": rule},
+            "settings": {"wall_s": W0, "ref_cdeg": int(refs[role] * 100), "rule": rule,
+                         **({"cal": cal[role]} if cal and role in cal else {})},
             "arms": [{"seq": 0, "wall_s": W0, "boot": 1, "dev_s": dev0[role] & 0xFFFF}],
             "records": n, "overwritten": 0, "torn": 0,
             "syncs": [{"boot": 1, "next_seq": n, "pings": pings}]}
@@ -143,6 +144,27 @@ def test_sitting_on_daylog(tmp_path, capsys):
     assert s["slouch_s"] == pytest.approx(120, abs=1)
     assert (d / "sitting.json").exists() and (tmp_path / "r.html").exists()
     assert main(["sitting", str(d), "--calibration", str(d / "x.json")]) == 2
+    # pods armed without the calibration's grade (an older host): said, not invented
+    assert "calibration" not in s and any("grade is not known" in n for n in s["notes"])
+
+
+def test_sitting_on_daylog_says_the_calibration_the_pods_were_armed_with(tmp_path, capsys):
+    doubt = {"quality": "doubtful", "reasons": ["swayed 2.6 deg in the stand (doubtful)"]}
+    good = {"quality": "good", "reasons": []}
+    d = make_daylog(tmp_path / "d", n=120, cal={"pelvis": good, "thorax": doubt, "head": good})
+    html = tmp_path / "r.html"
+    assert main(["sitting", str(d), "--json", "--report", str(html)]) == 0
+    c = json.loads(capsys.readouterr().out)["calibration"]
+    assert c["quality"] == "doubtful" and c["source"] == "armed"
+    assert c["reasons"] == ["thorax: swayed 2.6 deg in the stand (doubtful)"]
+    assert c["pods"]["head"] == good
+    page = html.read_text()
+    assert "Calibration doubtful" in page and "thorax: swayed 2.6 deg" in page
+    # one pod armed without it: the others' grade, and the gap said
+    d2 = make_daylog(tmp_path / "d2", n=120, cal={"pelvis": good, "thorax": good})
+    assert main(["sitting", str(d2), "--json"]) == 0
+    c = json.loads(capsys.readouterr().out)["calibration"]
+    assert c["quality"] == "good" and c["reasons"] == ["head: armed without the calibration's grade"]
 
 
 def test_streamed_only_commands_refuse_a_daylog(tmp_path, capsys):

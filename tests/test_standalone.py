@@ -72,6 +72,14 @@ def test_never_armed(board):
     assert d["ok"] is False and "seg_q14" in d["error"]
     d, _ = p.cmd("arm", **arm_args(radio="loud"))
     assert d["ok"] is False and "radio" in d["error"]
+    d, _ = p.cmd("arm", **arm_args(gyr_bias_mdps=[1, 2]))
+    assert d["ok"] is False and "gyr_bias_mdps" in d["error"]
+    d, _ = p.cmd("arm", **arm_args(gyr_bias_mdps=[0, 0, 90000]))
+    assert d["ok"] is False and "gyr_bias_mdps" in d["error"]
+    d, _ = p.cmd("arm", **arm_args(cal={"quality": "failed"}))      # never armed on that
+    assert d["ok"] is False and "cal" in d["error"]
+    d, _ = p.cmd("arm", **arm_args(cal={"quality": "good", "reasons": "x"}))
+    assert d["ok"] is False and "cal" in d["error"]
     d, _ = p.cmd("log_read", from_seq=0, n=257)
     assert d["ok"] is False and "n must be" in d["error"]
     assert p.ok("log_info")["armed"] is False
@@ -93,14 +101,20 @@ def test_arm_log_and_arm_again(board):
     # the raw bytes are the stored records: CRC over the first 14 bytes
     _, _, raws = p.read_log(0, 2)
     assert all(wire.crc16(b[:14]) == int.from_bytes(b[14:], "little") for b in raws)
-    # arming again: new settings and arm entry, the records so far are kept
-    r2 = p.ok("arm", **arm_args(ref_cdeg=-500, wall_s=WALL + 10))
+    assert info["settings"]["gyr_bias_mdps"] is None and info["settings"]["cal"] is None
+    # arming again: new settings and arm entry, the records so far are kept; the pod keeps
+    # the calibration's gyro bias and grade it was given
+    cal = {"quality": "doubtful", "reasons": ["thorax: swayed 2.6 deg in the stand"]}
+    r2 = p.ok("arm", **arm_args(ref_cdeg=-500, wall_s=WALL + 10,
+                                gyr_bias_mdps=[1500, -700, 20], cal=cal))
     assert r2["arm_seq"] >= n and r2["records"] >= n
     time.sleep(2.5)
     info, recs = p.read_all()
     check_records(recs, 0, info["next_seq"])
     assert [a["seq"] for a in info["arms"]] == [0, r2["arm_seq"]]
     assert info["settings"]["ref_cdeg"] == -500
+    assert info["settings"]["gyr_bias_mdps"] == [1500, -700, 20]
+    assert info["settings"]["cal"] == cal
     assert recs[r2["arm_seq"]][6] & wire.LOGREC_ARM
     # partial reads clamp and page
     d, part, _ = p.read_log(2, 3)

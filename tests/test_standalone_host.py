@@ -133,6 +133,11 @@ def test_standalone_day_agrees_with_the_streamed_day(tmp_path):
     truth = json.loads((out / "truth.json").read_text())
     pod = json.loads((out / "sitting.json").read_text())
     assert pod["source"]["kind"] == "day-log"
+    # the calibration the pods were armed with is said in the day-log's result too
+    arming = json.loads((out / "wear" / "arming.json").read_text())
+    assert pod["calibration"]["source"] == "armed"
+    assert pod["calibration"]["quality"] == arming["calibration_quality"]
+    assert set(pod["calibration"]["pods"]) == {"pelvis", "thorax", "head"}
     r = subprocess.run([sys.executable, "-m", "posturepod.cli", "sitting", str(out / "wear"),
                         "--json"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
@@ -238,7 +243,8 @@ def test_wear_with_a_saved_calibration_arms_every_pod(tmp_path, capsys):
     write_sim(simulate("sitting", 26, clock_errors=False, sensor_errors=True,
                        duration_s=120.0), tmp_path / "sim")
     cal_path = tmp_path / "calibration.json"
-    calibrate(load(tmp_path / "sim"), warn=False).save(cal_path)
+    cal = calibrate(load(tmp_path / "sim"), warn=False)
+    cal.save(cal_path)
     trace, _, _ = make_trace("sitting", "normal", 26, tmp_path, 40.0, 50)
     t0 = monotonic_us() + 2_000_000
     with VirtualPatient(tmp_path / "boards", trace=trace, t0_us=t0, rate_hz=50) as vp:
@@ -256,6 +262,12 @@ def test_wear_with_a_saved_calibration_arms_every_pod(tmp_path, capsys):
         assert _log_info(vp.links["pelvis"])["settings"]["rule"] is None
         rule = _log_info(vp.links["thorax"])["settings"]["rule"]
         assert rule == {"over_cdeg": 1000, "hold_s": 60, "repeat_s": 120}
+        # each pod starts from the calibration's gyro bias and keeps its grade
+        for r in ("pelvis", "thorax", "head"):
+            st = _log_info(vp.links[r])["settings"]
+            want = np.degrees(cal.pods[r].gyr_bias_rad_s) * 1000
+            assert np.allclose(st["gyr_bias_mdps"], want, atol=0.51), (st, want)
+            assert st["cal"]["quality"] == cal.pods[r].grade
         assert "more than 15 deg forward" in said and "22:00-07:00" in said
     arming = json.loads((tmp_path / "wear" / "arming.json").read_text())
     ref = arming["reference"]

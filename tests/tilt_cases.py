@@ -16,9 +16,13 @@ GYR_SCALE = 1000 / 32768 * np.pi / 180   # +-1000 deg/s, rad/s per count
 
 
 def case(protocol: str, seed: int, role: str, duration_s: float | None = None,
-         causal: bool = False):
-    """(samples bytes (n, 12 int16 LE), seg_q14 list, rate_hz, host per-second mean
-    angles cdeg (float array, NaN where none), host per-sample angles deg)."""
+         causal: bool = False, priors: bool = True):
+    """(samples bytes (n, 12 int16 LE), seg_q14 list, rate_hz, host per-sample angles deg,
+    header extras). With ``priors`` (what a pod has when armed by `posturepod wear`) the
+    samples are the chip's own counts, before the pod's accelerometer calibration, and the
+    extras give that calibration (pod.json ``acc_cal``) and the calibration's gyro bias
+    (``arm``'s ``gyr_bias_mdps``); without, the counts are the calibrated accelerations and
+    the pod learns its gyro bias at rest alone."""
     from posturepod.motion.angles import _settings, segment_angle_deg
     from posturepod.motion.calibration import CalibrationWarning, calibrate
     from posturepod.motion.fusion import fuse
@@ -34,17 +38,28 @@ def case(protocol: str, seed: int, role: str, duration_s: float | None = None,
     rate = float(pod.rate_hz)
     q = fuse(pod.time_s, pod.gyr_rad_s, pod.acc_m_s2, None, _settings(causal, cp, rate))
     host_deg = segment_angle_deg(q, cp.axes_in_sensor)
-    acc = np.clip(np.round(pod.acc_m_s2 / ACC_SCALE), -32768, 32767)
+    acc = pod.acc_m_s2
+    extra: dict = {}
+    kept = pod.info.get("acc_cal")
+    if priors:
+        extra["gyr_bias_mdps"] = [int(round(v)) for v in np.degrees(cp.gyr_bias_rad_s) * 1000]
+        if kept:        # undo the maker's calibration: the counts the chip gave
+            from posturepod.recordings.acc_calibration import AccCalibration
+            ac = AccCalibration.from_dict(kept)
+            acc = np.linalg.solve(ac.gain, acc.T).T + ac.bias_m_s2
+            extra["acc_cal"] = {k: kept[k] for k in ("bias_m_s2", "gain")}
+    acc = np.clip(np.round(acc / ACC_SCALE), -32768, 32767)
     gyr = np.clip(np.round(pod.gyr_rad_s / GYR_SCALE), -32768, 32767)
     raw = np.hstack([acc, gyr]).astype("<i2").tobytes()
     seg = [int(v) for v in np.round(cp.axes_in_sensor * 16384).astype(int).ravel()]
-    return raw, seg, rate, host_deg
+    return raw, seg, rate, host_deg, extra
 
 
-def write_samples(path: Path, raw: bytes, seg: list, rate_hz: float) -> int:
+def write_samples(path: Path, raw: bytes, seg: list, rate_hz: float,
+                  extra: dict | None = None) -> int:
     per = int(round(rate_hz))
     hdr = {"gyr_scale": float(GYR_SCALE), "acc_scale": float(ACC_SCALE),
-           "odr_hz": rate_hz, "seg_q14": seg, "per_s": per}
+           "odr_hz": rate_hz, "seg_q14": seg, "per_s": per, **(extra or {})}
     path.write_bytes(json.dumps(hdr).encode() + b"\n" + raw)
     return per
 

@@ -70,6 +70,7 @@ class App:
         # orientation on the pod: the tilt filter fed by the sampler, the angle stream and
         # standalone mode (docs/standalone.md)
         self.tilt = Tilt()
+        self.tilt.set_acc_cal(self.cfg["acc_cal"])
         self.angles = AngleStream(link)
         self.stream_kind = None        # what the host streams now: None, "raw", "angle"
         self._last_kind = "raw"
@@ -271,8 +272,11 @@ class App:
         extra = {}
         if kind == "angle":
             out_hz = _int(cmd, "out_hz", wire.ANGLE_MIN_HZ, wire.ANGLE_MAX_HZ, 10)
-            if "seg_q14" in cmd and not self.standalone.armed:
-                self.tilt.set_segment(cmd["seg_q14"])
+            if not self.standalone.armed:
+                if "seg_q14" in cmd:
+                    self.tilt.set_segment(cmd["seg_q14"])
+                if "gyr_bias_mdps" in cmd:
+                    self.tilt.set_gyr_bias(cmd["gyr_bias_mdps"])
             self.angles.start(out_hz, imu.odr_hz)
             extra["out_hz"] = out_hz
         else:
@@ -342,6 +346,7 @@ class App:
         if self.imu:
             self.imu.configure(self.cfg["rate_hz"], self.cfg["acc_range_g"],
                                self.cfg["gyr_range_dps"])
+        self.tilt.set_acc_cal(self.cfg["acc_cal"])
         try:
             config.save(self.cfg, self.cfg_path)
         except OSError as e:

@@ -30,14 +30,25 @@ def _nums(v, n):
 
 
 def _acc_cal_ok(v):
-    """None, or {"bias_m_s2": 3 numbers, "gain": 9 numbers, ...}: kept and reported in INFO;
-    the host applies it to the raw samples (the pod sends raw counts)."""
+    """None, or {"bias_m_s2": 3 numbers, "gain": 9 numbers, ...}: kept, reported in INFO and
+    applied by the pod's own tilt filter (pod/tilt.py); the host applies it to the raw
+    samples (the pod sends raw counts). The host's limits (recordings/acc_calibration.py):
+    gain symmetric and within 0.08 of the identity, bias within 2 m/s^2."""
     if v is None:
         return True
     if not isinstance(v, dict) or not _nums(v.get("bias_m_s2"), 3) or not _nums(v.get("gain"), 9):
         return False
     for k in v:
-        if k not in ("bias_m_s2", "gain", "rms_m_s2", "poses", "utc"):
+        if k not in ("bias_m_s2", "gain", "rms_m_s2", "poses"):
+            return False
+    g = v["gain"]
+    for i in range(9):
+        if abs(g[i] - (1 if i in (0, 4, 8) else 0)) > 0.08:
+            return False
+    if abs(g[1] - g[3]) > 1e-4 or abs(g[2] - g[6]) > 1e-4 or abs(g[5] - g[7]) > 1e-4:
+        return False
+    for b in v["bias_m_s2"]:
+        if abs(b) > 2.0:
             return False
     return True
 

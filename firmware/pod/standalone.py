@@ -1,5 +1,5 @@
 # Standalone mode (docs/standalone.md): armed by the host with the segment matrix, the
-# seated reference, a rule, a buzz pattern, quiet hours and the wall-clock time, the pod
+# calibration's gyro bias and grade, the seated reference, a rule, a buzz pattern, quiet hours and the wall-clock time, the pod
 # computes its angle (pod/tilt.py), buzzes on its own and writes one record a second to the
 # day log (pod/daylog.py). The armed state lives in standalone.json, so a reboot keeps
 # logging (the first record after a boot has the BOOT flag).
@@ -16,9 +16,10 @@ import json
 
 from pod import wire
 from pod.daylog import DayLog
-from pod.tilt import isqrt
+from pod.tilt import check_gyr_bias, isqrt
 
 STATE = "standalone.json"
+CAL_QUALITIES = ("good", "doubtful")   # the calibration's grade, kept for the day-log
 CHECKPOINT_S = 600
 _NONE = wire.ANGLE_NONE
 _RULE_KEYS = ("over_cdeg", "hold_s", "repeat_s")
@@ -53,13 +54,22 @@ def check_settings(cmd, pattern_fn):
     radio = cmd.get("radio", "slow")
     if radio not in wire.RADIO_MODES:
         raise ValueError("radio must be one of " + ", ".join(wire.RADIO_MODES))
+    cal = cmd.get("cal")
+    if cal is not None:
+        if (not isinstance(cal, dict) or cal.get("quality") not in CAL_QUALITIES
+                or not isinstance(cal.get("reasons", []), list)
+                or len(cal.get("reasons", [])) > 8
+                or [1 for r in cal.get("reasons", []) if not isinstance(r, str) or len(r) > 200]
+                or [1 for k in cal if k not in ("quality", "reasons")]):
+            raise ValueError("cal must be {quality: good|doubtful, reasons: up to 8 strings}")
     wall = cmd.get("wall_s")
     if not isinstance(wall, int) or wall < 0:
         raise ValueError("wall_s must be the UTC time in unix seconds (integer)")
     return {"wall_s": wall, "seg_q14": seg, "ref_cdeg": _int(cmd, "ref_cdeg", -18000, 18000),
             "rule": rule, "pattern": pattern_fn({"pattern": cmd.get("pattern", [300])}),
             "quiet": quiet, "utc_offset_min": _int(cmd, "utc_offset_min", -1440, 1440, 0),
-            "radio": radio, "capacity_records": _int(cmd, "capacity_records", 0, 1 << 29, 0)}
+            "radio": radio, "capacity_records": _int(cmd, "capacity_records", 0, 1 << 29, 0),
+            "gyr_bias_mdps": check_gyr_bias(cmd.get("gyr_bias_mdps")), "cal": cal}
 
 
 class Standalone:
@@ -165,6 +175,7 @@ class Standalone:
     # ---- commands ---------------------------------------------------------------------
     def _apply(self, s, wall_s, dev0):
         self.tilt.set_segment(s["seg_q14"])
+        self.tilt.set_gyr_bias(s.get("gyr_bias_mdps"))
         rule = s.get("rule")
         self._rule = rule is not None
         if rule:
@@ -204,6 +215,7 @@ class Standalone:
         self.armed = False
         self.log.close()
         self.tilt.set_segment(None)
+        self.tilt.set_gyr_bias(None)
         set_radio = getattr(self.link, "set_radio", None)
         if set_radio is not None:
             set_radio("on")

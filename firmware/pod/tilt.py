@@ -7,16 +7,20 @@
 # - gyro propagation: a vector fixed in the earth frame, seen from a sensor turning at w,
 #   moves as dv/dt = v x w; per sample UP += UP x a, a = (gyro - bias) * period, in
 #   2**-14 rad, with the rounding carried to the next sample (no drift from truncation);
-# - accelerometer correction: UP += k (acc/1g - UP), k = period / TAU_S, weighted down to 0
-#   for accelerations far from 1 g (ACC_GATE_*: impacts), rounding carried. Since UP is
-#   carried by the gyro, this low-passes the accelerometer in a quasi-inertial frame and gait
-#   accelerations average out; a tight gate (|acc| within 5 % of 1 g) kept only some phases
-#   of each step and tilted the estimate by up to 11 deg in simulated walking, so the gate
-#   only drops impacts (TAU_S, gates: bench/pod_fusion.py, docs/standalone.md);
+# - the pod's accelerometer calibration (pod.json acc_cal): acc = G (raw - b), integers;
+# - accelerometer correction: UP += k (acc/1g - UP), k = period / TAU_S (1/n at start-up),
+#   weighted down to 0 for accelerations far from 1 g (ACC_GATE_*: impacts), rounding
+#   carried. Since UP is carried by the gyro, this low-passes the accelerometer in a
+#   quasi-inertial frame and gait accelerations average out; a tight gate (|acc| within 5 %
+#   of 1 g) kept only some phases of each step and tilted the estimate by up to 11 deg in
+#   simulated walking, so the gate only drops impacts (TAU_S, gates: bench/pod_fusion.py,
+#   docs/standalone.md);
 # - renormalization to |UP| = 1 after each sample (first order; exact when far off);
-# - gyro bias at rest: the gyro's low-pass (tau about 0.5 s) while every sample stays
-#   within REST_GYR_DPS of it and the accelerometer within REST_ACC_M_S2 of its own
-#   low-pass for REST_S (VQF's rest detection thresholds, Laidig & Seel 2023).
+# - gyro bias: from the calibration (arm's gyr_bias_mdps) at start; at rest, the gyro's
+#   low-pass (tau about 0.5 s) while every sample stays within REST_GYR_DPS of it and the
+#   accelerometer within REST_ACC_M_S2 of its own low-pass for REST_S (VQF's rest detection
+#   thresholds, Laidig & Seel 2023); in motion, the correction's integral term (Mahony et
+#   al. 2008) on its horizontal components.
 # Segment angle (the host's definition, host/posturepod/motion/angles.py, in the sensor
 # frame with Z = UP): theta = atan2(f.u, Z.u), f = normalize(m x Z), u cranial axis, m left
 # axis. f.u = Z.(u x m) / |m x Z| and |m x Z| = sqrt(1 - (Z.m)^2), so
@@ -34,13 +38,15 @@ else:
         return __x
 
 ANGLE_NONE = const(-32768)
-TAU_S = 2.0                # accelerometer correction time constant (seconds)
+TAU_S = 3.0                # accelerometer correction time constant (seconds)
 ACC_GATE_FULL = 1.0        # full correction while | |a|^2 - g^2 | < this * g^2 (|a| < 1.41 g),
 ACC_GATE_ZERO = 2.0        # none beyond this (|a| > 1.73 g: impacts); linear between
 REST_GYR_DPS = 2.0
 REST_ACC_M_S2 = 0.5
 REST_S = 1.5
 BIAS_TAU_S = 60.0          # time constant of the bias estimate once settled (rest time)
+KI_TAU_S = 30.0            # the correction's integral on the gyro bias: KI = 1 / (TAU_S KI_TAU_S)
+_E_MAX = const(4096)       # its error clamp, Q16 rad (3.6 deg)
 G_M_S2 = 9.80665
 _A_MAX = const(4095)       # rotation per sample clamp, 2**-14 rad (0.25 rad)
 _ACC_MAX = const(131071)   # accelerometer clamp, Q16 (2 g)
@@ -106,6 +112,17 @@ def _fix(value, lo, hi):
     return k, s
 
 
+def check_gyr_bias(mdps):
+    """None, or 3 integers (mdeg/s) within 50 deg/s; ValueError naming the field."""
+    if mdps is not None:
+        if not isinstance(mdps, list) or len(mdps) != 3:
+            raise ValueError("gyr_bias_mdps must be 3 integers (mdeg/s) or null")
+        for v in mdps:
+            if not isinstance(v, int) or isinstance(v, bool) or not -50000 <= v <= 50000:
+                raise ValueError("gyr_bias_mdps values must be integers -50000..50000")
+    return mdps
+
+
 class Tilt:
     def __init__(self):
         self.x = 0
@@ -124,23 +141,35 @@ class Tilt:
         self.qx = self.qy = self.qz = 0      # accelerometer low-pass, counts * 16
         self._cx = self._cy = self._cz = 0   # gyro rotation rounding carry
         self._ex = self._ey = self._ez = 0   # correction rounding carry
+        self._ix = self._iy = self._iz = 0   # bias integral's rounding carry
         self.rest_n = 0
         self.at_rest = False
         self.w2 = 0              # last sample's squared rate, (deg/s / 4)**2
         self.n = 0
+        self._kn = 0             # samples since the estimate started (start-up gain)
+        self._gb_mdps = None     # gyro bias given by the host (the calibration's), mdeg/s
+        self._acc_cal = None     # the pod's accelerometer calibration (pod.json acc_cal)
+        self._cal = False
+        self._cbx = self._cby = self._cbz = 0                 # its bias, Q16 g
+        self._d0 = self._d1 = self._d2 = self._d3 = self._d4 = self._d5 = 0  # gain - I, Q14
         self.configure(1.0 / 32768 * 1000 * math.pi / 180, 8 * G_M_S2 / 32768, 100.0)
 
     def configure(self, gyr_scale, acc_scale, odr_hz):
         """Fixed-point factors for a chip's scales (rad/s and m/s^2 per count) and output
         rate. Floats here only (at start), never per sample."""
+        self._gyr_scale = gyr_scale
         per = 1.0 / odr_hz
         # gyro counts -> rotation per sample, 2**-14 rad: counts * kg >> sg
         kg, s = _fix(gyr_scale * per * 16384, 4096, 8192)
         self._kg, self._sg = kg, s
         # accelerometer counts -> Q16 g: counts * ka >> sa
         self._ka, self._sa = _fix(acc_scale / G_M_S2 * 65536, 1024, 2048)
-        # correction gain per sample, Q16
+        # correction gain per sample, Q16, and the sample count where the start-up's 1/n
+        # reaches it
         self._k = max(1, int(65536 * per / TAU_S + 0.5))
+        self._kn_end = 65536 // self._k
+        # bias integral per sample: Q16 rad of error -> counts * 4096 of bias, * ki >> 16
+        self._ki = int(per / (TAU_S * KI_TAU_S) / gyr_scale * 4096 + 0.5) if KI_TAU_S else 0
         self._gate0 = int(_Q24 * ACC_GATE_FULL)
         self._gate1 = int(_Q24 * ACC_GATE_ZERO)
         # low-pass shift for the rest detector: tau ~ 2**s / odr ~ 0.5 s
@@ -157,6 +186,51 @@ class Tilt:
         self._bs_max = s
         # gyro counts -> 1/4 deg/s: counts * km >> sm
         self._km, self._sm = _fix(gyr_scale * 180 / math.pi * 4, 1024, 2048)
+        self._apply_gyr_bias()
+        self.set_acc_cal(self._acc_cal)
+
+    def set_gyr_bias(self, mdps):
+        """The gyro bias to start from (x, y, z in millidegrees per second, sensor frame:
+        the calibration's, given by the host at arming), or None: learn it at rest from 0.
+        Given, the rest estimate refines it slowly (BIAS_TAU_S) instead of replacing it:
+        a segment that never rests long enough keeps the calibration's bias."""
+        self._gb_mdps = check_gyr_bias(mdps)
+        self._apply_gyr_bias()
+
+    def _apply_gyr_bias(self):
+        mdps = self._gb_mdps
+        if mdps is None:
+            return
+        k = math.pi / 180000 / self._gyr_scale * 4096         # mdeg/s -> counts * 4096
+        self.bx = int(mdps[0] * k)
+        self.by = int(mdps[1] * k)
+        self.bz = int(mdps[2] * k)
+        self._bs = self._bs_max
+        self._bn = 0
+
+    def set_acc_cal(self, cal):
+        """The accelerometer's own calibration (pod.json ``acc_cal``, the host's
+        recordings/acc_calibration.py: a = gain (raw - bias), bias m/s^2, gain symmetric
+        and within 0.08 of the identity, checked by pod/config.py), or None."""
+        self._acc_cal = cal
+        self._cal = False
+        if not cal:
+            return
+        q = 65536 / G_M_S2
+        b = cal["bias_m_s2"]
+        self._cbx = int(b[0] * q)
+        self._cby = int(b[1] * q)
+        self._cbz = int(b[2] * q)
+        g = cal["gain"]
+        # symmetric: 6 numbers, G - I in Q14 (|d| <= 0.08 * 16384 = 1311, so the three
+        # products of a row stay under 2**30 with |a| <= 2.2 g in Q16)
+        self._d0 = int((g[0] - 1) * 16384)
+        self._d1 = int(g[1] * 16384)
+        self._d2 = int(g[2] * 16384)
+        self._d3 = int((g[4] - 1) * 16384)
+        self._d4 = int(g[5] * 16384)
+        self._d5 = int((g[8] - 1) * 16384)
+        self._cal = True
 
     def reset(self):
         self.ready = False
@@ -263,6 +337,21 @@ class Tilt:
         ax = (ax * ka) >> sa
         ay = (ay * ka) >> sa
         az = (az * ka) >> sa
+        if self._cal:
+            ax -= self._cbx
+            ay -= self._cby
+            az -= self._cbz
+            ax = _ACC_MAX if ax > _ACC_MAX else (-_ACC_MAX if ax < -_ACC_MAX else ax)
+            ay = _ACC_MAX if ay > _ACC_MAX else (-_ACC_MAX if ay < -_ACC_MAX else ay)
+            az = _ACC_MAX if az > _ACC_MAX else (-_ACC_MAX if az < -_ACC_MAX else az)
+            d1 = self._d1
+            d2 = self._d2
+            d4 = self._d4
+            cx = ax + ((self._d0 * ax + d1 * ay + d2 * az) >> 14)
+            cy = ay + ((d1 * ax + self._d3 * ay + d4 * az) >> 14)
+            az = az + ((d2 * ax + d4 * ay + self._d5 * az) >> 14)
+            ax = cx
+            ay = cy
         ax = _ACC_MAX if ax > _ACC_MAX else (-_ACC_MAX if ax < -_ACC_MAX else ax)
         ay = _ACC_MAX if ay > _ACC_MAX else (-_ACC_MAX if ay < -_ACC_MAX else ay)
         az = _ACC_MAX if az > _ACC_MAX else (-_ACC_MAX if az < -_ACC_MAX else az)
@@ -275,6 +364,7 @@ class Tilt:
             self.y = (ay << 12) // n
             self.z = (az << 12) // n
             self.ready = True
+            self._kn = 32
             return
         x = self.x
         y = self.y
@@ -303,6 +393,14 @@ class Tilt:
             d = -d
         if d < self._gate1:
             k = self._k
+            kn = self._kn
+            if kn < self._kn_end:
+                # start-up: the running mean of the accelerometer (in the gyro-carried
+                # frame) until 1/n falls to k; from 1/32 so the products stay small ints
+                kn += 1
+                self._kn = kn
+                if 65536 // kn > k:
+                    k = 65536 // kn
             if d > self._gate0:
                 k = k * (self._gate1 - d) // (self._gate1 - self._gate0)
             c = (ax - nx) * k + self._ex
@@ -317,6 +415,37 @@ class Tilt:
             e = c >> 16
             self._ez = c - (e << 16)
             nz += e
+        # gyro bias from the correction (the integral term of a complementary filter, as
+        # in Mahony et al. 2008): UP x acc is the rotation the gyro missed; its horizontal
+        # part feeds the bias slowly (time constant TAU_S * KI_TAU_S), clamped so that a
+        # jolt or a stretch of gait moves it little. Only while the accelerometer is near
+        # 1 g (full correction).
+        ki = self._ki
+        if ki and d < self._gate0:
+            x >>= 4
+            y >>= 4
+            z >>= 4
+            ax >>= 4
+            ay >>= 4
+            az >>= 4
+            e = (y * az - z * ay) >> 8                  # Q16 rad
+            e = _E_MAX if e > _E_MAX else (-_E_MAX if e < -_E_MAX else e)
+            c = e * ki + self._ix
+            e = c >> 16
+            self._ix = c - (e << 16)
+            self.bx += e
+            e = (z * ax - x * az) >> 8
+            e = _E_MAX if e > _E_MAX else (-_E_MAX if e < -_E_MAX else e)
+            c = e * ki + self._iy
+            e = c >> 16
+            self._iy = c - (e << 16)
+            self.by += e
+            e = (x * ay - y * ax) >> 8
+            e = _E_MAX if e > _E_MAX else (-_E_MAX if e < -_E_MAX else e)
+            c = e * ki + self._iz
+            e = c >> 16
+            self._iz = c - (e << 16)
+            self.bz += e
         # renormalize
         n2 = (nx >> 2) * (nx >> 2) + (ny >> 2) * (ny >> 2) + (nz >> 2) * (nz >> 2)   # Q28
         e = (_Q28 - n2) >> 12                                                   # Q16

@@ -55,7 +55,11 @@ ORIENT = "--orient" in sys.argv
 ARM = {"wall_s": 1764900000, "seg_q14": [16384, 0, 0, 0, 16384, 0, 0, 0, 16384],
        "ref_cdeg": -2000, "rule": {"over_cdeg": 1000, "hold_s": 2, "repeat_s": 3},
        "pattern": [200, 100, 200], "quiet": [[600, 660]], "utc_offset_min": 60,
-       "radio": "slow"}
+       "radio": "slow", "gyr_bias_mdps": [1200, -800, 500],
+       "cal": {"quality": "doubtful", "reasons": ["a test"]}}
+# --orient: the pod's accelerometer calibration on too (pod/tilt.py applies it per sample)
+ACC_CAL = {"bias_m_s2": [0.12, -0.2, 0.3],
+           "gain": [1.01, 0.002, -0.001, 0.002, 0.99, 0.003, -0.001, 0.003, 1.02]}
 WARMUP_SAMPLES = 300
 # on a real board: (rate_hz, stall ms every 256 passes or 0, samples); real time, so short
 REAL_CASES = ((100, 0, 300), (1000, 0, 2000), (1000, 150, 1500))
@@ -157,6 +161,9 @@ def make_app(model, rate_hz, cfg_path):
     # the real command path: set_rate (configures the chip, saves pod.json), then start
     app.handle_line(wire.encode_command("set_rate", 1, {"rate_hz": rate_hz}))
     if ORIENT:
+        app.handle_line(wire.encode_command("set_config", 4, {"acc_cal": ACC_CAL}))
+        if not app.tilt._cal:
+            raise RuntimeError("set_config acc_cal was not taken by the tilt filter")
         # standalone mode armed (tilt filter, per-second records, rule) while streaming raw
         # samples, and the angle stream's packing forced on too
         app.handle_line(wire.encode_command("arm", 3, ARM))

@@ -1,6 +1,7 @@
 # Runs the pod's tilt filter (pod/tilt.py) over recorded IMU samples, unchanged under the
 # MicroPython unix port and CPython:  micropython tests/mp/tilt_run.py SAMPLES OUT
-# SAMPLES: one JSON line {"gyr_scale", "acc_scale", "odr_hz", "seg_q14", "per_s"} then raw
+# SAMPLES: one JSON line {"gyr_scale", "acc_scale", "odr_hz", "seg_q14", "per_s", and
+# optionally "acc_cal" (pod.json's) and "gyr_bias_mdps" (arm's)} then raw
 # samples, 12 bytes each (acc xyz, gyr xyz, int16 little-endian: the IMU drivers' format).
 # OUT: one line per group of per_s samples (one second): "mean min max n_valid rest"
 # (angles in centidegrees, the mean over the samples that had an angle).
@@ -18,6 +19,8 @@ def run(src, dst):
         hdr = json.loads(f.readline())
         data = f.read()
     t = Tilt()
+    t.set_acc_cal(hdr.get("acc_cal"))
+    t.set_gyr_bias(hdr.get("gyr_bias_mdps"))
     t.configure(hdr["gyr_scale"], hdr["acc_scale"], hdr["odr_hz"])
     t.set_segment(hdr["seg_q14"])
     per = hdr["per_s"]

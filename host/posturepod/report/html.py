@@ -250,23 +250,32 @@ def calibration_section(cal: dict | None) -> Markup:
     if not cal:
         return Markup("")
     src = str(cal.get("source", "automatic"))
-    src = {"automatic": "found in the recording (stand, then the first shared bend)",
-           "events": "marked by the guided capture"}.get(src, "reused from " +
-                                                        src.removeprefix("file:"))
-    rows = []
-    for role, p in (cal.get("pods") or {}).items():
-        rows.append([role, p.get("quality", "–"), fmt(p.get("stand_length_s"), 1, " s"),
-                     fmt(p.get("stand_sway_deg"), 1, "°"), fmt(p.get("bend_deg"), 0, "°"),
-                     fmt(p.get("bend_axis_tilt_deg"), 1, "°"),
-                     fmt(p.get("bend_peak_lag_s"), 1, " s"), fmt(p.get("return_deg"), 1, "°"),
-                     fmt(p.get("drift_deg"), 1, "°")])
     kind = {"good": "ok", "doubtful": "warn", "failed": "alert"}.get(cal.get("quality"), "info")
-    head = paragraph(badge(str(cal.get("quality", "–")).upper(), kind),
-                     f" Calibration {src}. Stand {fmt(cal['stand_s'][0], 1)}–"
-                     f"{fmt(cal['stand_s'][1], 1)} s, bend from {fmt(cal['bend_s'][0], 1)} s.")
-    tab = table(["Pod", "Quality", "Stand", "Sway (RMS)", "Bend", "Bend axis from horizontal",
-                 "Bend peak vs others", "Return", "Later drift"], rows, align="llrrrrrrr",
-                cls="data compact")
+    badge_q = badge(str(cal.get("quality", "–")).upper(), kind)
+    if src == "armed":          # a day-log: the pods kept only the grade they were armed with
+        head = paragraph(badge_q, " Calibration given to the pods when they were armed "
+                                  "(posturepod wear; its figures are in that recording's "
+                                  "calibration.json).")
+        tab = table(["Pod", "Quality"], [[r, p.get("quality", "–")] for r, p in
+                                         (cal.get("pods") or {}).items()],
+                    align="ll", cls="data compact")
+    else:
+        src = {"automatic": "found in the recording (stand, then the first shared bend)",
+               "events": "marked by the guided capture"}.get(src, "reused from " +
+                                                            src.removeprefix("file:"))
+        rows = []
+        for role, p in (cal.get("pods") or {}).items():
+            rows.append([role, p.get("quality", "–"), fmt(p.get("stand_length_s"), 1, " s"),
+                         fmt(p.get("stand_sway_deg"), 1, "°"), fmt(p.get("bend_deg"), 0, "°"),
+                         fmt(p.get("bend_axis_tilt_deg"), 1, "°"),
+                         fmt(p.get("bend_peak_lag_s"), 1, " s"),
+                         fmt(p.get("return_deg"), 1, "°"), fmt(p.get("drift_deg"), 1, "°")])
+        head = paragraph(badge_q, f" Calibration {src}. Stand {fmt(cal['stand_s'][0], 1)}–"
+                                  f"{fmt(cal['stand_s'][1], 1)} s, bend from "
+                                  f"{fmt(cal['bend_s'][0], 1)} s.")
+        tab = table(["Pod", "Quality", "Stand", "Sway (RMS)", "Bend",
+                     "Bend axis from horizontal", "Bend peak vs others", "Return",
+                     "Later drift"], rows, align="llrrrrrrr", cls="data compact")
     reasons = bullet_list(cal["reasons"]) if cal.get("reasons") else Markup("")
     return section("Calibration", head, tab, reasons, id="calibration")
 

@@ -54,12 +54,26 @@ def seg_q14(axes_in_sensor) -> list[int]:
 
 def arm_settings(role: str, axes_in_sensor, ref_deg: float, *, wall_s: int,
                  utc_offset_min: int, quiet: list | None = None, radio: str = "off",
-                 cfg: SittingConfig | None = None) -> dict:
-    """The ``arm`` command's arguments for one pod (docs/protocol.md)."""
-    return {"wall_s": int(wall_s), "seg_q14": seg_q14(axes_in_sensor),
-            "ref_cdeg": int(round(ref_deg * 100)), "rule": pod_rule(role, cfg),
-            "pattern": pod_pattern(role), "quiet": [list(map(int, q)) for q in quiet or []],
-            "utc_offset_min": int(utc_offset_min), "radio": radio}
+                 cfg: SittingConfig | None = None, pod_cal=None) -> dict:
+    """The ``arm`` command's arguments for one pod (docs/protocol.md). ``pod_cal``: the
+    pod's :class:`~posturepod.motion.calibration.PodCalibration`, whose gyro bias the pod
+    starts from and whose grade it keeps for the day-log."""
+    st = {"wall_s": int(wall_s), "seg_q14": seg_q14(axes_in_sensor),
+          "ref_cdeg": int(round(ref_deg * 100)), "rule": pod_rule(role, cfg),
+          "pattern": pod_pattern(role), "quiet": [list(map(int, q)) for q in quiet or []],
+          "utc_offset_min": int(utc_offset_min), "radio": radio}
+    if pod_cal is not None:
+        st["gyr_bias_mdps"] = gyr_bias_mdps(pod_cal.gyr_bias_rad_s)
+        st["cal"] = {"quality": pod_cal.grade,
+                     "reasons": [r[:200] for r in list(pod_cal.reasons)[:8]]}
+    return st
+
+
+def gyr_bias_mdps(gyr_bias_rad_s) -> list[int]:
+    """The calibration's gyro bias as ``arm`` takes it: mdeg/s, sensor axes, within the
+    pod's +-50 deg/s."""
+    b = np.degrees(np.asarray(gyr_bias_rad_s, float).reshape(3)) * 1000.0
+    return [int(v) for v in np.clip(np.round(b), -50000, 50000)]
 
 
 def describe_arming(role: str, settings: dict) -> str:
@@ -140,8 +154,37 @@ def analyse_daylog(dl, cfg: SittingConfig | None = None, *, patient: str | None 
     s["recorded_at"] = _iso(grid.t0_wall_s) if grid.n_seconds else dl.meta.get("created_utc")
     s["recording"] = str(dl.path)
     s["analysed_at"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    s.pop("calibration", None)      # the pods used the one given at arming (wear)
+    cal = armed_calibration(dl)     # the pods used the one given at arming (wear)
+    if cal is None:
+        s.pop("calibration", None)
+        s["notes"].append("the calibration's grade is not known: the pods were armed without "
+                          "it (by an older posturepod); see the wear recording's "
+                          "calibration.json")
+    else:
+        s["calibration"] = cal
     return res
+
+
+def armed_calibration(dl) -> dict | None:
+    """The calibration each pod was armed with, as the pod kept it (``arm``'s ``cal``):
+    {"quality": the worst pod's grade, "source": "armed", "reasons": [...], "pods": {role:
+    {"quality", "reasons"}}}; None when no pod kept one."""
+    pods = {}
+    for role, p in dl.pods.items():
+        c = (p.meta.get("settings") or {}).get("cal")
+        if isinstance(c, dict) and isinstance(c.get("quality"), str):
+            pods[role] = {"quality": c["quality"],
+                          "reasons": [str(r) for r in c.get("reasons") or []]}
+    if not pods:
+        return None
+    order = ("good", "doubtful", "failed")
+    worst = max((p["quality"] for p in pods.values()),
+                key=lambda q: order.index(q) if q in order else len(order))
+    unknown = sorted(set(dl.pods) - set(pods))
+    reasons = [f"{r}: {m}" for r, p in pods.items() for m in p["reasons"]]
+    if unknown:
+        reasons.append(f"{', '.join(unknown)}: armed without the calibration's grade")
+    return {"quality": worst, "source": "armed", "reasons": reasons, "pods": pods}
 
 
 def device_alerts(dl, grid) -> dict:

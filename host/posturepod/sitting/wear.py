@@ -78,7 +78,7 @@ def run_wear(pods: dict[str, str], out, *, calibration=None, quiet=(), utc_offse
         for role, ps in session.pods.items():
             st = arm_settings(role, cal.pods[role].axes_in_sensor,
                               float(ref[f"{role}_deg"]), wall_s=wall, utc_offset_min=utc_off,
-                              quiet=list(quiet), radio=radio)
+                              quiet=list(quiet), radio=radio, pod_cal=cal.pods[role])
             rep = ps.link.request("arm", timeout_s=3.0, **st).body
             state.setdefault("settings", {})[role] = st
             state.setdefault("replies", {})[role] = rep
