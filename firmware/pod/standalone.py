@@ -1,6 +1,6 @@
 # Standalone mode (docs/standalone.md): armed by the host with the segment matrix, the
-# calibration's gyro bias and grade, the seated reference, a rule, a buzz pattern, quiet hours and the wall-clock time, the pod
-# computes its angle (pod/tilt.py), buzzes on its own and writes one record a second to the
+# calibration's gyro bias and grade, the seated reference, a rule, a buzz pattern, quiet
+# hours and the wall-clock time, the pod computes its angle (pod/tilt.py), buzzes on its own and writes one record a second to the
 # day log (pod/daylog.py). The armed state lives in standalone.json, so a reboot keeps
 # logging (the first record after a boot has the BOOT flag).
 #
@@ -32,6 +32,23 @@ def _int(d, k, lo, hi, default=None):
     return v
 
 
+def _check_cal(cal):
+    """None, or {quality: good|doubtful, reasons: up to 8 strings of up to 200 chars}."""
+    if cal is None:
+        return None
+    ok = isinstance(cal, dict) and cal.get("quality") in CAL_QUALITIES
+    reasons = cal.get("reasons", []) if ok else None
+    ok = ok and isinstance(reasons, list) and len(reasons) <= 8
+    if ok:
+        for r in reasons:
+            ok = ok and isinstance(r, str) and len(r) <= 200
+        for k in cal:
+            ok = ok and k in ("quality", "reasons")
+    if not ok:
+        raise ValueError("cal must be {quality: good|doubtful, reasons: up to 8 strings}")
+    return cal
+
+
 def check_settings(cmd, pattern_fn):
     """The arm command's settings, validated (ValueError naming the field), as stored."""
     seg = cmd.get("seg_q14")
@@ -54,14 +71,7 @@ def check_settings(cmd, pattern_fn):
     radio = cmd.get("radio", "slow")
     if radio not in wire.RADIO_MODES:
         raise ValueError("radio must be one of " + ", ".join(wire.RADIO_MODES))
-    cal = cmd.get("cal")
-    if cal is not None:
-        if (not isinstance(cal, dict) or cal.get("quality") not in CAL_QUALITIES
-                or not isinstance(cal.get("reasons", []), list)
-                or len(cal.get("reasons", [])) > 8
-                or [1 for r in cal.get("reasons", []) if not isinstance(r, str) or len(r) > 200]
-                or [1 for k in cal if k not in ("quality", "reasons")]):
-            raise ValueError("cal must be {quality: good|doubtful, reasons: up to 8 strings}")
+    cal = _check_cal(cmd.get("cal"))
     wall = cmd.get("wall_s")
     if not isinstance(wall, int) or wall < 0:
         raise ValueError("wall_s must be the UTC time in unix seconds (integer)")

@@ -148,8 +148,7 @@ class Tilt:
         self.n = 0
         self._kn = 0             # samples since the estimate started (start-up gain)
         self._gb_mdps = None     # gyro bias given by the host (the calibration's), mdeg/s
-        self._acc_cal = None     # the pod's accelerometer calibration (pod.json acc_cal)
-        self._cal = False
+        self._cal = False        # the pod's accelerometer calibration (pod.json acc_cal) on
         self._cbx = self._cby = self._cbz = 0                 # its bias, Q16 g
         self._d0 = self._d1 = self._d2 = self._d3 = self._d4 = self._d5 = 0  # gain - I, Q14
         self.configure(1.0 / 32768 * 1000 * math.pi / 180, 8 * G_M_S2 / 32768, 100.0)
@@ -187,7 +186,6 @@ class Tilt:
         # gyro counts -> 1/4 deg/s: counts * km >> sm
         self._km, self._sm = _fix(gyr_scale * 180 / math.pi * 4, 1024, 2048)
         self._apply_gyr_bias()
-        self.set_acc_cal(self._acc_cal)
 
     def set_gyr_bias(self, mdps):
         """The gyro bias to start from (x, y, z in millidegrees per second, sensor frame:
@@ -211,8 +209,8 @@ class Tilt:
     def set_acc_cal(self, cal):
         """The accelerometer's own calibration (pod.json ``acc_cal``, the host's
         recordings/acc_calibration.py: a = gain (raw - bias), bias m/s^2, gain symmetric
-        and within 0.08 of the identity, checked by pod/config.py), or None."""
-        self._acc_cal = cal
+        and within 0.08 of the identity, checked by pod/config.py), or None. Independent of
+        the chip's scales (it works on the Q16 g of configure's conversion)."""
         self._cal = False
         if not cal:
             return

@@ -169,22 +169,20 @@ def armed_calibration(dl) -> dict | None:
     """The calibration each pod was armed with, as the pod kept it (``arm``'s ``cal``):
     {"quality": the worst pod's grade, "source": "armed", "reasons": [...], "pods": {role:
     {"quality", "reasons"}}}; None when no pod kept one."""
+    from posturepod.motion.calibration_quality import GRADES, worst
     pods = {}
     for role, p in dl.pods.items():
         c = (p.meta.get("settings") or {}).get("cal")
-        if isinstance(c, dict) and isinstance(c.get("quality"), str):
+        if isinstance(c, dict) and c.get("quality") in GRADES:
             pods[role] = {"quality": c["quality"],
                           "reasons": [str(r) for r in c.get("reasons") or []]}
     if not pods:
         return None
-    order = ("good", "doubtful", "failed")
-    worst = max((p["quality"] for p in pods.values()),
-                key=lambda q: order.index(q) if q in order else len(order))
     unknown = sorted(set(dl.pods) - set(pods))
     reasons = [f"{r}: {m}" for r, p in pods.items() for m in p["reasons"]]
     if unknown:
         reasons.append(f"{', '.join(unknown)}: armed without the calibration's grade")
-    return {"quality": worst, "source": "armed", "reasons": reasons, "pods": pods}
+    return {"quality": worst(p["quality"] for p in pods.values()), "source": "armed", "reasons": reasons, "pods": pods}
 
 
 def device_alerts(dl, grid) -> dict:
