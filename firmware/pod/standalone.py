@@ -36,16 +36,18 @@ def _check_cal(cal):
     """None, or {quality: good|doubtful, reasons: up to 8 strings of up to 200 chars}."""
     if cal is None:
         return None
-    ok = isinstance(cal, dict) and cal.get("quality") in CAL_QUALITIES
-    reasons = cal.get("reasons", []) if ok else None
-    ok = ok and isinstance(reasons, list) and len(reasons) <= 8
-    if ok:
-        for r in reasons:
-            ok = ok and isinstance(r, str) and len(r) <= 200
-        for k in cal:
-            ok = ok and k in ("quality", "reasons")
-    if not ok:
-        raise ValueError("cal must be {quality: good|doubtful, reasons: up to 8 strings}")
+    bad = ValueError("cal must be {quality: good|doubtful, reasons: up to 8 strings}")
+    if not isinstance(cal, dict) or cal.get("quality") not in CAL_QUALITIES:
+        raise bad
+    reasons = cal.get("reasons", [])
+    if not isinstance(reasons, list) or len(reasons) > 8:
+        raise bad
+    for r in reasons:
+        if not isinstance(r, str) or len(r) > 200:
+            raise bad
+    for k in cal:
+        if k not in ("quality", "reasons"):
+            raise bad
     return cal
 
 
