@@ -284,6 +284,52 @@ def test_sync_over_ble(tmp_path, capsys):
         assert len(e["pings"]) >= 6
 
 
+def _advertising_times(seconds):
+    """{advertised name: [host monotonic s of each advertising event]} seen by the host's
+    bleak scanner on the emulated radio during ``seconds``."""
+    import asyncio
+
+    from bleak import BleakScanner
+
+    from posturepod.devices.virtual.ble_bleak import VirtualBleakScanner
+    from posturepod.pods.transport import ble as tble
+    seen = {}
+
+    def cb(dev, adv):
+        if not adv.platform_data[0].is_scan_response:
+            return          # one report per event: its scan response, which names the pod
+        seen.setdefault(adv.local_name or dev.name, []).append(time.monotonic())
+
+    async def scan():
+        async with BleakScanner(cb, service_uuids=[tble.SVC_UUID],
+                                backend=VirtualBleakScanner):
+            await asyncio.sleep(seconds)
+    tble.run(scan(), seconds + 10)
+    return seen
+
+
+@pytest.mark.slow
+def test_ble_radio_off_and_slow_once_the_host_left(tmp_path):
+    """Radio "off": an armed pod stops advertising once the host has disconnected; "slow":
+    it advertises every 2 s. On pods whose main loop never waits (ICM-20948, no FIFO, at
+    1000 Hz: the link is polled without a wait), so the disconnection must reach the
+    firmware as on a real port, where the radio's IRQs run between any bytecodes."""
+    from posturepod.devices.virtual import ble_patient as vble
+    from posturepod.pods.transport.ble import short_id
+    with vble.VirtualBlePatient(tmp_path / "boards", rate_hz=1000, roles=("thorax", "head"),
+                                imus={"thorax": "ICM-20948", "head": "ICM-20948"}) as vp:
+        assert _arm(vp.links["thorax"], "thorax", radio="off")["armed"] is True
+        assert _arm(vp.links["head"], "head", radio="slow")["armed"] is True
+        time.sleep(0.5)
+        # 5 s: two and a half slow intervals (bumble's emulated controller keeps the
+        # interval asked, no random delay)
+        seen = _advertising_times(5.0)
+    assert "pp-thorax-" + short_id("virt-thorax") not in seen, seen
+    t = seen.get("pp-head-" + short_id("virt-head"), [])
+    assert len(t) >= 2, seen
+    assert all(1.9 < d < 2.2 for d in np.diff(t)), np.diff(t)
+
+
 def test_sync_maps_a_reboot_mid_day(tmp_path, capsys):
     """A power cut mid-day (the board process killed and started again: it boots still
     armed, BOOT flag): the sync maps the earlier boot from the arming and the current one
