@@ -325,7 +325,7 @@ def test_ble_radio_off_and_slow_once_the_host_left(tmp_path):
     assert "pp-thorax-" + short_id("virt-thorax") not in seen, seen
     t = seen.get("pp-head-" + short_id("virt-head"), [])
     assert len(t) >= 2, seen
-    assert all(1.9 < d < 2.2 for d in np.diff(t)), np.diff(t)
+    assert all(1.9 < d < 2.5 for d in np.diff(t)), np.diff(t)   # not 0.1 s ("on")
 
 
 def test_sync_maps_a_reboot_mid_day(tmp_path, capsys):
