@@ -196,7 +196,10 @@ class BleLink:
         self.pair_window_s = p.get("pair_window_s", PAIR_WINDOW_S)
         self.bonds = Bonds(p.get("bond_file", "ble_bonds.json"))
         self._boot_ms = time.ticks_ms()
-        self._wait = getattr(bt, "wait_ms", None) or time.sleep_ms
+        # the emulated radio (vboard) runs IRQs only inside its calls, where a real port runs
+        # them between any bytecodes: poll() lets them in even when it does not wait
+        self._events = getattr(bt, "wait_ms", None)
+        self._wait = self._events or time.sleep_ms
         # connection state
         self.conn = None
         self.secure = False          # encrypted with a stored bond
@@ -505,6 +508,8 @@ class BleLink:
         self._update_live()
 
     def poll(self, timeout_ms):
+        if timeout_ms <= 0 and self._events is not None:
+            self._events(0)     # a busy main loop never waits: IRQs come in here
         self.service()
         if self._xw != self._xr:
             return True

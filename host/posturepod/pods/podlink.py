@@ -59,6 +59,13 @@ class PingResult:
         return 0.5 * (self.t_send + self.t_recv)
 
 
+# the INFO handshake's own time once the transport is up, whatever opening it took: a BLE
+# pod advertising every 2 s (standalone radio "slow") is found within one interval and
+# connected at its next advertising event, so its transport alone may take 4.4 s of open()'s
+# 5 s (docs/ble.md, "Host side")
+INFO_MIN_S = 2.0
+
+
 class PodLink:
     def __init__(self, transport: Transport | str, *, name: str = "",
                  on_message: Callable[[PodLink, Message, float], None] | None = None,
@@ -83,7 +90,9 @@ class PodLink:
 
     # -- lifecycle ------------------------------------------------------------------
     def open(self, timeout_s: float = 5.0) -> dict:
-        """Open the link, start the reader, fetch the pod's info. Raises PodError."""
+        """Open the link, start the reader, fetch the pod's info. Raises PodError.
+        ``timeout_s`` bounds the attempts to open the transport; asking for the info then
+        has until that deadline, and at least INFO_MIN_S."""
         self._closing = False
         deadline = time.monotonic() + timeout_s
         while True:
@@ -100,6 +109,7 @@ class PodLink:
         self._thread = threading.Thread(target=self._reader, name=f"pod-{self.name}",
                                         daemon=True)
         self._thread.start()
+        deadline = max(deadline, time.monotonic() + INFO_MIN_S)
         last = None
         while time.monotonic() < deadline:
             try:

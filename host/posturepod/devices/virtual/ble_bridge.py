@@ -278,6 +278,7 @@ class PodPeripheral:
             return
         self.conns[conn.handle] = conn
         self.refused = False
+        self.advertising = False    # the controller ends advertising on a connection
         self.event(1, [conn.handle, 1, bytes(conn.peer_address)])
         h = conn.handle
 
