@@ -161,12 +161,18 @@ def test_standalone_day_agrees_with_the_streamed_day(tmp_path):
     # on-device buzzes: where the live rule, run on the host's angles, buzzes
     from posturepod.sitting.standalone import rule_buzz_times
     _check_buzzes(out, pod, host, demo, rule_buzz_times)
-    _check_per_second_angles(out, pod, demo)
+    _check_per_second_angles(out, pod, truth)
 
 
-def _check_per_second_angles(out, pod, demo):
+def _check_per_second_angles(out, pod, truth):
     """Every pod's per-second mean against the mean of the host's angles (fused offline
-    from the raw stream of the same pod) over the same second of wall time."""
+    from the raw stream of the same pod) over the same second of wall time: every second
+    the patient sits (3 s or more from standing or walking) within 1 deg, and 95 % of all.
+    (Walking seconds reach 1.4 deg: as far as the host's own live and offline fusions of
+    the same samples differ there, bench/pod_fusion.py.)"""
+    demo = truth["demo"]
+    tt = np.asarray(truth["time_s"])
+    moving_t = tt[np.asarray(truth["activity"]) != 0]
     from posturepod.motion.angles import iter_angles
     from posturepod.motion.calibration import Calibration
     from posturepod.recordings.daylog_clock import map_clock
@@ -186,17 +192,21 @@ def _check_per_second_angles(out, pod, demo):
         t_rec = wall - pod["source"]["t0_wall_s"] + shift_pod - shift_host
         i0 = np.searchsorted(t, t_rec)
         i1 = np.searchsorted(t, t_rec + 1.0)
-        err = []
+        err, sitting = [], []
         for k in range(len(p)):
             if i1[k] - i0[k] < 10 or not np.isfinite(p.mean_deg[k]):
                 continue
             err.append(p.mean_deg[k] - float(np.nanmean(a[i0[k]:i1[k]])))
+            t_trace = t_rec[k] + shift_host
+            sitting.append(not np.any(np.abs(moving_t - (t_trace + 0.5)) < 3.5))
         err = np.abs(np.asarray(err))
+        sit = np.asarray(sitting, dtype=bool)
         report[role] = (len(err), float(np.median(err)), float(np.percentile(err, 95)),
-                        float(err.max()))
-        assert len(err) >= 100, (role, len(err))
+                        float(err.max()), int(sit.sum()), float(err[sit].max()))
+        assert len(err) >= 100 and sit.sum() >= 60, (role, report[role])
         assert np.percentile(err, 95) <= 1.0, (role, report[role])
-    print("per-second |pod - host| deg (n, median, p95, max):", report)
+        assert err[sit].max() <= 1.0, (role, report[role])
+    print("per-second |pod - host| deg (n, median, p95, max, n sitting, max sitting):", report)
 
 
 def _check_buzzes(out, pod, host, demo, rule_buzz_times):

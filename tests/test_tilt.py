@@ -166,6 +166,35 @@ def test_the_calibrations_gyro_bias_is_where_the_pod_starts():
         T.Tilt().set_gyr_bias([60000, 0, 0])
 
 
+def test_a_restart_of_the_imu_keeps_the_bias_learned_since_arming():
+    """configure() (each IMU start: a set_config while armed) keeps the bias the pod learned
+    since it was armed, converted to the new gyro range's counts; it does not go back to
+    the calibration's."""
+    acc_scale = 8 * 9.80665 / 32768
+    s500 = 500 / 32768 * math.pi / 180
+    t = T.Tilt()
+    t.configure(s500, acc_scale, 100.0)
+    t.set_gyr_bias([1000, 0, 0])
+    t.configure(s500, acc_scale, 100.0)
+    t.reset()
+    still = bytearray(12)                      # at rest, 1 g on z, gyro x at 1.5 deg/s
+    for i, v in enumerate((0, 0, 4096, round(1.5 / 500 * 32768), 0, 0)):
+        still[2 * i:2 * i + 2] = int(v).to_bytes(2, "little", signed=True)
+    for _ in range(6000):                      # 60 s still: the estimate moves towards 1.5
+        t.update(still, 0)
+
+    def bias_x_mdps(scale):
+        return math.degrees(t.bx / 4096 * scale) * 1000
+    learned = bias_x_mdps(s500)
+    assert 1250 < learned < 1500, learned
+    t.configure(s500, acc_scale, 100.0)
+    t.reset()
+    assert bias_x_mdps(s500) == pytest.approx(learned, abs=0.01)
+    s2000 = 2000 / 32768 * math.pi / 180
+    t.configure(s2000, acc_scale, 100.0)
+    assert bias_x_mdps(s2000) == pytest.approx(learned, abs=0.1)
+
+
 @pytest.mark.skipif(SIM is None, reason="posturepod.sim.simulate not available")
 def test_head_pod_in_repeated_bends_keeps_no_offset(micropython, tmp_path):
     """Simulated flexion tests (130 deg bends every few seconds, never still long): the

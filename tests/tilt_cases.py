@@ -72,3 +72,24 @@ def per_second(deg: np.ndarray, per: int) -> np.ndarray:
 def read_out(path: Path) -> np.ndarray:
     """(n, 5) int array of tilt_run.py's lines: mean min max n_valid rest."""
     return np.loadtxt(path, dtype=np.int64, ndmin=2)
+
+
+def sitting_seconds(protocol: str, seed: int, n_seconds: int, duration_s: float | None = None,
+                    margin_s: int = 3) -> np.ndarray:
+    """(n_seconds,) bool: the seconds of case()'s recording (sample groups of one second
+    from its start) when the simulated patient sits, at least ``margin_s`` seconds from
+    standing or walking (the pod's clock, aligned by the host, stays within a sample of
+    the simulation's time)."""
+    from posturepod.sim.simulate import simulate
+    kw = {"duration_s": duration_s} if duration_s else {}
+    truth = simulate(protocol, seed, **kw).truth
+    t = np.asarray(truth["time_s"])
+    act = np.asarray(truth["activity"])
+    moving = np.zeros(n_seconds, dtype=bool)
+    sec = np.floor(t).astype(int)
+    on = (act != 0) & (sec >= 0) & (sec < n_seconds)
+    moving[sec[on]] = True
+    if margin_s:
+        k = np.ones(2 * margin_s + 1)
+        moving = np.convolve(moving, k, mode="same") > 0
+    return ~moving

@@ -20,7 +20,8 @@
 #   low-pass (tau about 0.5 s) while every sample stays within REST_GYR_DPS of it and the
 #   accelerometer within REST_ACC_M_S2 of its own low-pass for REST_S (VQF's rest detection
 #   thresholds, Laidig & Seel 2023); in motion, the correction's integral term (Mahony et
-#   al. 2008) on its horizontal components.
+#   al. 2008) on its horizontal components; kept (in the new range's counts) when the IMU
+#   restarts.
 # Segment angle (the host's definition, host/posturepod/motion/angles.py, in the sensor
 # frame with Z = UP): theta = atan2(f.u, Z.u), f = normalize(m x Z), u cranial axis, m left
 # axis. f.u = Z.(u x m) / |m x Z| and |m x Z| = sqrt(1 - (Z.m)^2), so
@@ -147,7 +148,7 @@ class Tilt:
         self.w2 = 0              # last sample's squared rate, (deg/s / 4)**2
         self.n = 0
         self._kn = 0             # samples since the estimate started (start-up gain)
-        self._gb_mdps = None     # gyro bias given by the host (the calibration's), mdeg/s
+        self._gyr_scale = 0.0    # rad/s per count, 0 until configured
         self._cal = False        # the pod's accelerometer calibration (pod.json acc_cal) on
         self._cbx = self._cby = self._cbz = 0                 # its bias, Q16 g
         self._d0 = self._d1 = self._d2 = self._d3 = self._d4 = self._d5 = 0  # gain - I, Q14
@@ -155,7 +156,13 @@ class Tilt:
 
     def configure(self, gyr_scale, acc_scale, odr_hz):
         """Fixed-point factors for a chip's scales (rad/s and m/s^2 per count) and output
-        rate. Floats here only (at start), never per sample."""
+        rate. Floats here only (at start), never per sample. The gyro bias (given or
+        learned since) is kept across a restart of the IMU, in the new scale's counts."""
+        if self._gyr_scale and gyr_scale != self._gyr_scale:
+            r = self._gyr_scale / gyr_scale
+            self.bx = int(self.bx * r)
+            self.by = int(self.by * r)
+            self.bz = int(self.bz * r)
         self._gyr_scale = gyr_scale
         per = 1.0 / odr_hz
         # gyro counts -> rotation per sample, 2**-14 rad: counts * kg >> sg
@@ -183,20 +190,18 @@ class Tilt:
         while (1 << (s + 1)) <= odr_hz * BIAS_TAU_S:
             s += 1
         self._bs_max = s
+        if self._bs > s:
+            self._bs = s
         # gyro counts -> 1/4 deg/s: counts * km >> sm
         self._km, self._sm = _fix(gyr_scale * 180 / math.pi * 4, 1024, 2048)
-        self._apply_gyr_bias()
 
     def set_gyr_bias(self, mdps):
         """The gyro bias to start from (x, y, z in millidegrees per second, sensor frame:
-        the calibration's, given by the host at arming), or None: learn it at rest from 0.
-        Given, the rest estimate refines it slowly (BIAS_TAU_S) instead of replacing it:
-        a segment that never rests long enough keeps the calibration's bias."""
-        self._gb_mdps = check_gyr_bias(mdps)
-        self._apply_gyr_bias()
-
-    def _apply_gyr_bias(self):
-        mdps = self._gb_mdps
+        the calibration's, given by the host at arming), or None: keep the present estimate
+        (0 at first, then learned at rest). Given, the rest estimate refines it slowly
+        (BIAS_TAU_S) instead of replacing it: a segment that never rests long enough keeps
+        the calibration's bias."""
+        mdps = check_gyr_bias(mdps)
         if mdps is None:
             return
         k = math.pi / 180000 / self._gyr_scale * 4096         # mdeg/s -> counts * 4096
