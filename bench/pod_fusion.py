@@ -45,7 +45,8 @@ SHARED = ROOT.parent / "shared" / "rp2"
 HELPER = r'''
 import struct, time, math
 from pod import wire
-from pod.tilt import Tilt
+import pod.tilt as TM
+import pod.app as AM
 
 N = 256
 buf = bytearray(12 * N)
@@ -74,8 +75,8 @@ ACC_CAL = {"bias_m_s2": [0.12, -0.2, 0.3],
            "gain": [1.01, 0.002, -0.001, 0.002, 0.99, 0.003, -0.001, 0.003, 1.02]}
 GYR_BIAS = [1200, -800, 500]
 
-def tilt(n, angle):
-    t = Tilt()
+def tilt(cls, n, angle):
+    t = cls()
     t.set_acc_cal(ACC_CAL)
     t.set_gyr_bias(GYR_BIAS)
     t.configure(1000 / 32768 * math.pi / 180, 8 * 9.80665 / 32768, 100.0)
@@ -91,8 +92,7 @@ def tilt(n, angle):
             k = 0
     return time.ticks_diff(time.ticks_us(), t0) / n
 
-def armed(n):
-    app = APP
+def armed(app, n):
     cb = app._on_sample
     t0 = time.ticks_us()
     k = 0
@@ -114,21 +114,29 @@ class NullLink:
     def close(self):
         pass
 
-APP = None
-try:
-    from pod.app import App
-    APP = App(cfg_path=CFG, link=NullLink(), board=BOARD())
-    APP.handle_line(wire.encode_command("set_config", 2, {"acc_cal": ACC_CAL}))
-    APP.handle_line(wire.encode_command("arm", 1, {"wall_s": 1764900000,
-        "seg_q14": [16384, 0, 0, 0, 16384, 0, 0, 0, 16384], "ref_cdeg": 0,
-        "rule": {"over_cdeg": 1000, "hold_s": 60, "repeat_s": 0}, "pattern": [300],
-        "quiet": [], "utc_offset_min": 0, "radio": "off", "gyr_bias_mdps": GYR_BIAS}))
-    APP.angles.start(50, 100.0)
-except Exception as e:
-    print("NOAPP", repr(e))
+def make_app():
+    try:
+        app = AM.App(cfg_path=CFG, link=NullLink(), board=BOARD())
+        app.handle_line(wire.encode_command("set_config", 2, {"acc_cal": ACC_CAL}))
+        app.handle_line(wire.encode_command("arm", 1, {"wall_s": 1764900000,
+            "seg_q14": [16384, 0, 0, 0, 16384, 0, 0, 0, 16384], "ref_cdeg": 0,
+            "rule": {"over_cdeg": 1000, "hold_s": 60, "repeat_s": 0}, "pattern": [300],
+            "quiet": [], "utc_offset_min": 0, "radio": "off", "gyr_bias_mdps": GYR_BIAS}))
+        app.angles.start(50, 100.0)
+        return app
+    except Exception as e:
+        print("NOAPP", repr(e))
+        return None
+
+# the bytecode filter, then the native one (pod/tilt_native) where the firmware has it;
+# the App builds its filter from pod.app's Tilt
+for native, cls in [(0, TM.BytecodeTilt)] + ([(1, TM.Tilt)] if TM.NATIVE else []):
+    AM.Tilt = cls
     APP = None
-for r in range(REPEATS):
-    print("ROW", base(NS), crc(NS), tilt(NS, 0), tilt(NS, 1), armed(NS) if APP else -1)
+    APP = make_app()
+    for r in range(REPEATS):
+        print("ROW", native, base(NS), crc(NS), tilt(cls, NS, 0), tilt(cls, NS, 1),
+              armed(APP, NS) if APP else -1)
 '''
 
 UNIX_BOARD = '''
@@ -143,7 +151,7 @@ def BOARD():
 
 
 def run_unix(repeats: int, n: int) -> list[list[float]]:
-    from conftest import micropython_exe, mp_env
+    from conftest import micropython_exe, mp_env, native_firmware
     exe = micropython_exe()
     if not exe:
         raise SystemExit("the MicroPython unix port is not installed")
@@ -151,8 +159,10 @@ def run_unix(repeats: int, n: int) -> list[list[float]]:
         script = Path(td) / "helper.py"
         script.write_text(f"REPEATS = {repeats}\nNS = {n}\nCFG = {str(Path(td) / 'pod.json')!r}\n"
                           + UNIX_BOARD + HELPER)
-        r = subprocess.run([exe, str(script)], env=mp_env(), capture_output=True, text=True,
-                           timeout=600, cwd=td)
+        # the firmware as built for a board: with its native variants (pod/tilt_native)
+        fw = native_firmware(Path(td))
+        r = subprocess.run([exe, str(script)], env=mp_env(firmware=fw), capture_output=True,
+                           text=True, timeout=600, cwd=td)
     if r.returncode != 0:
         raise SystemExit("helper failed: " + r.stdout[-800:] + r.stderr[-800:])
     return _rows(r.stdout)
@@ -203,17 +213,27 @@ def run_pico(repeats: int, n: int) -> list[list[float]]:
 
 
 def cost_table(rows: list[list[float]], where: str) -> dict:
+    """rows: [native flag, baseline, crc16, update, update + angle, armed path]."""
     names = ("baseline", "crc16 record", "tilt.update", "update + angle", "armed path")
-    med = [statistics.median(r[i] for r in rows) for i in range(5)]
-    print(f"\n## Cost per sample, {where} (median of {len(rows)}; us per sample, "
-          "ratio to the baseline)")
-    print(f"{'':18s} {'us':>8s} {'x base':>8s}")
-    for nm, v in zip(names, med):
-        if v >= 0:
-            print(f"{nm:18s} {v:8.2f} {v / med[0]:8.1f}")
-    out = dict(zip(names, med))
-    if med[4] > 0:
-        print(f"armed path at 100 Hz: {med[4] * 100 / 1e4:.2f} % of one CPU")
+    out = {}
+    for flag, kind in ((0, "bytecode"), (1, "native")):
+        sel = [r[1:] for r in rows if int(r[0]) == flag]
+        if sel:
+            out[kind] = dict(zip(names, [statistics.median(r[i] for r in sel)
+                                         for i in range(5)]))
+    n = max(sum(1 for r in rows if int(r[0]) == f) for f in (0, 1))
+    print(f"\n## Cost per sample, {where} (median of {n}; us per sample, ratio to the "
+          "baseline; the filter as bytecode and, where the firmware has it, native: "
+          "pod/tilt_native)")
+    print(f"{'':18s} " + " ".join(f"{k + ' us':>13s} {'x base':>7s}" for k in out))
+    for nm in names:
+        cells = [(v[nm], v[nm] / v["baseline"]) for v in out.values()]
+        if all(c[0] >= 0 for c in cells):
+            print(f"{nm:18s} " + " ".join(f"{a:13.2f} {b:7.1f}" for a, b in cells))
+    for kind, v in out.items():
+        if v["armed path"] > 0:
+            print(f"armed path at 100 Hz ({kind}): {v['armed path'] * 100 / 1e4:.2f} % of "
+                  "one CPU")
     return out
 
 

@@ -26,10 +26,22 @@ def micropython():
     return exe
 
 
-def mp_env(extra_path=()):
+def mp_env(extra_path=(), firmware=FIRMWARE):
     env = dict(os.environ)
-    env["MICROPYPATH"] = ":".join([str(FIRMWARE), *map(str, extra_path), ".frozen"])
+    env["MICROPYPATH"] = ":".join([str(firmware), *map(str, extra_path), ".frozen"])
     return env
+
+
+def native_firmware(dest: Path) -> Path:
+    """A copy of the firmware with the optional native variants the firmware build adds
+    (pod/tilt_native.py: pod/tilt.py with @micropython.native), as source for the unix
+    port. Returns the directory to put on MICROPYPATH (mp_env(firmware=...))."""
+    from posturepod.devices.firmware_build import NATIVE_VARIANTS, native_variant
+    out = dest / "firmware-native"
+    shutil.copytree(FIRMWARE, out, ignore=shutil.ignore_patterns("__pycache__"))
+    for rel, variant in NATIVE_VARIANTS:
+        (out / variant).write_text(native_variant((FIRMWARE / rel).read_text()))
+    return out
 
 
 def pytest_addoption(parser):

@@ -6,7 +6,7 @@ and long loop steps and with FIFO-overflowing stalls."""
 import subprocess
 
 
-from conftest import ROOT, mp_env
+from conftest import ROOT, mp_env, native_firmware
 
 SCRIPT = ROOT / "tests" / "mp" / "alloc_check.py"
 MODELS = ("MPU-6050", "LSM6DSOX", "ICM-20948", "MPU-6500", "LSM6DS3TR-C")
@@ -14,9 +14,10 @@ CASES = ("100Hz/step3700us", "100Hz/step23300us", "1000Hz/step730us", "1000Hz/st
          "1000Hz/stalls")
 
 
-def _all_cases_ok(micropython, tmp_path, *args):
+def _all_cases_ok(micropython, tmp_path, *args, firmware=None):
+    env = mp_env(firmware=firmware) if firmware else mp_env()
     r = subprocess.run([micropython, "-X", "heapsize=512k", str(SCRIPT), *args], cwd=tmp_path,
-                       env=mp_env(), capture_output=True, text=True, timeout=600)
+                       env=env, capture_output=True, text=True, timeout=600)
     out = r.stdout + r.stderr
     assert r.returncode == 0, out
     assert "ALL OK" in r.stdout, out
@@ -34,3 +35,13 @@ def test_no_heap_allocation_per_sample_armed_and_streaming(micropython, tmp_path
     filter on every sample, one day-log record a second written to the filesystem, the
     rule buzzing every 3 s) while streaming raw samples, and the ANGLES packing at 50 Hz."""
     _all_cases_ok(micropython, tmp_path, "--orient")
+
+
+def test_no_heap_allocation_per_sample_with_the_native_filter(micropython, tmp_path):
+    """The same, armed, with the firmware as built for a board: its native tilt filter
+    (pod/tilt_native, native code from pod/tilt.py) in place of the bytecode one."""
+    fw = native_firmware(tmp_path)
+    r = subprocess.run([micropython, "-c", "from pod import tilt; print(tilt.NATIVE)"],
+                       env=mp_env(firmware=fw), capture_output=True, text=True, timeout=60)
+    assert r.stdout.strip() == "True", r.stdout + r.stderr
+    _all_cases_ok(micropython, tmp_path, "--orient", firmware=fw)

@@ -300,27 +300,33 @@ def test_pod_config_keeps_what_the_pod_has():
 
 
 def test_native_module_left_out_for_a_board_that_cannot_load_it(blank_board, monkeypatch):
-    """pod/wire_viper.mpy (native code) needs the board's exact .mpy sub-version and
-    architecture; a MicroPython 1.22 board (v6.2) gets the firmware without it, a warning,
-    and a pod that runs (wire.py falls back to its bytecode loops)."""
+    """pod/wire_viper.mpy and pod/tilt_native.mpy (native code) need the board's exact .mpy
+    sub-version and architecture; a MicroPython 1.22 board (v6.2) gets the firmware without
+    them, a warning, and a pod that runs (wire.py and tilt.py keep their bytecode)."""
     x64 = deploy.MPY_ARCHS.index("x64")
     _probe_patch(monkeypatch, mpy=6 | (2 << 8) | (x64 << 10), version=(1, 22, 0))
     res = deploy.flash(str(blank_board.link), role="pelvis", board="virtual", log=lambda m: None)
     fs = blank_board.fs
     assert (fs / "pod" / "wire.mpy").exists() and not (fs / "pod" / "wire_viper.mpy").exists()
-    assert any("pod/wire_viper.mpy not installed" in w for w in res.warnings), res.warnings
+    assert (fs / "pod" / "tilt.mpy").exists() and not (fs / "pod" / "tilt_native.mpy").exists()
+    assert any("pod/wire_viper.mpy, pod/tilt_native.mpy not installed" in w
+               for w in res.warnings), res.warnings
     assert pod_info(blank_board.link)["role"] == "pelvis"
 
 
 def test_split_native_keeps_what_the_board_loads(tmp_path):
     prof = deploy.load_profile("esp32s3-devkitc")
     files = deploy.build_files(prof, {"role": "pelvis"}, tmp_path)
-    viper = next(f for f in files if f.path == "pod/wire_viper.mpy")
-    v, sub, arch = deploy.mpy_header(viper.data)
-    assert arch == deploy.MPY_ARCHS.index(prof["mpy_arch"])          # native code inside
+    native = ["pod/wire_viper.mpy", "pod/tilt_native.mpy"]
+    for path in native:
+        f = next(f for f in files if f.path == path)
+        v, sub, arch = deploy.mpy_header(f.data)
+        assert arch == deploy.MPY_ARCHS.index(prof["mpy_arch"])          # native code inside
+    tilt = next(f for f in files if f.path == "pod/tilt.mpy")
+    assert deploy.mpy_header(tilt.data)[2] == 0                        # bytecode only
     keep, dropped = deploy.split_native(files, v | (sub << 8) | (arch << 10))
     assert dropped == [] and len(keep) == len(files)
     keep, dropped = deploy.split_native(files, v | ((sub - 1) << 8) | (arch << 10))
-    assert dropped == ["pod/wire_viper.mpy"] and len(keep) == len(files) - 1
+    assert dropped == native and len(keep) == len(files) - 2
     keep, dropped = deploy.split_native(files, None)
-    assert dropped == ["pod/wire_viper.mpy"]
+    assert dropped == native

@@ -276,7 +276,8 @@ def test_flash_record_info_selftest(tmp_path, pico_images, flashed):
     from posturepod.devices.virtual.trace import write_trace
     out = flashed[1]
     assert "-march=armv6m" in out and "send pod/wire_viper.mpy" in out
-    assert "wire_viper.mpy removed" not in out
+    assert "send pod/tilt_native.mpy" in out
+    assert "wire_viper.mpy removed" not in out and "tilt_native.mpy removed" not in out
     assert "pod info: role=pelvis" in out and "board=pico" in out
     assert "imu=MPU-6050" in out
 
@@ -401,6 +402,8 @@ def test_native_module_removed_when_the_board_cannot_run_it():
         removed: list = []
 
         def eval_repr(self, code):
+            if "tilt_native" in code:
+                return True
             assert "wire_viper" in code
             return "ValueError('incompatible .mpy arch')"
 
@@ -408,9 +411,9 @@ def test_native_module_removed_when_the_board_cannot_run_it():
             self.removed += paths
     dev = FakeBoard()
     assert check_native(dev, ["pod/wire.mpy"]) is None and dev.removed == []
-    w = check_native(dev, ["pod/wire.mpy", "pod/wire_viper.mpy"])
+    w = check_native(dev, ["pod/wire.mpy", "pod/wire_viper.mpy", "pod/tilt_native.mpy"])
     assert dev.removed == ["pod/wire_viper.mpy"]
-    assert "incompatible .mpy arch" in w and "bytecode" in w
+    assert w and "incompatible .mpy arch" in w and "bytecode" in w and "tilt_native" not in w
 
 
 def test_pico_and_pico_w_told_apart():

@@ -11,7 +11,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from conftest import ROOT, mp_env
+from conftest import ROOT, mp_env, native_firmware
 from posturepod.firmware.pod import tilt as T
 
 RUN = ROOT / "tests" / "mp" / "tilt_run.py"
@@ -72,7 +72,8 @@ def test_no_angle_without_segment_or_estimate():
         t.set_segment([1, 2])
 
 
-def _run_mp(micropython, tmp_path, protocol, seed, role, duration_s, priors=True):
+def _run_mp(micropython, tmp_path, protocol, seed, role, duration_s, priors=True,
+            firmware=None):
     import tilt_cases as tc
     try:
         raw, seg, rate, host, extra = tc.case(protocol, seed, role, duration_s, priors=priors)
@@ -81,7 +82,8 @@ def _run_mp(micropython, tmp_path, protocol, seed, role, duration_s, priors=True
     src = tmp_path / "samples.bin"
     out = tmp_path / "out.txt"
     per = tc.write_samples(src, raw, seg, rate, extra)
-    r = subprocess.run([micropython, str(RUN), str(src), str(out)], env=mp_env(),
+    env = mp_env(firmware=firmware) if firmware else mp_env()
+    r = subprocess.run([micropython, str(RUN), str(src), str(out)], env=env,
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     pod = tc.read_out(out)
@@ -109,6 +111,27 @@ def test_per_second_angles_match_host_offline_fusion(micropython, tmp_path, seed
     assert (pod[:, 1] <= pod[:, 0]).all() and (pod[:, 0] <= pod[:, 2]).all()
     # the rest detector found the seated stretches (bias estimated while still)
     assert pod[:, 4].sum() > 0.3 * pod[:, 3].sum()
+
+
+@pytest.mark.skipif(SIM is None, reason="posturepod.sim.simulate not available")
+def test_native_filter_gives_the_bytecodes_results_bit_for_bit(micropython, tmp_path):
+    """pod/tilt_native (the firmware build's native variant of pod/tilt.py, which the pod
+    imports where it can) loads in the unix port and gives exactly the bytecode filter's
+    per-second angles, extremes and rest counts over a simulated sitting day."""
+    fw = native_firmware(tmp_path)
+    r = subprocess.run([micropython, "-c", "from pod import tilt; print(tilt.NATIVE, "
+                        "tilt.Tilt is tilt.BytecodeTilt)"], env=mp_env(firmware=fw),
+                       capture_output=True, text=True, timeout=60)
+    assert r.stdout.split() == ["True", "False"], r.stdout + r.stderr
+    r = subprocess.run([micropython, "-c", "from pod import tilt; print(tilt.NATIVE)"],
+                       env=mp_env(), capture_output=True, text=True, timeout=60)
+    assert r.stdout.split() == ["False"], r.stdout + r.stderr     # the source tree: bytecode
+    (tmp_path / "n").mkdir()
+    (tmp_path / "b").mkdir()
+    native, h = _run_mp(micropython, tmp_path / "n", "sitting", 1, "head", 300.0, firmware=fw)
+    byte, _ = _run_mp(micropython, tmp_path / "b", "sitting", 1, "head", 300.0)
+    assert np.array_equal(native, byte)
+    assert np.abs(native[10:, 0] / 100.0 - h[10:]).max() < 2.0       # and it is the filter
 
 
 def _still(t, acc_m_s2, n, acc_scale=8 * 9.80665 / 32768):

@@ -11,6 +11,7 @@ from pod import config
 from pod import hal
 from pod.clock import DeviceClock
 from pod.sampler import Sampler
+from pod import tilt as tilt_mod
 from pod.tilt import Tilt
 from pod.anglestream import AngleStream
 from pod.standalone import Standalone, check_settings
@@ -105,6 +106,7 @@ class App:
             "fw": config.FW_VERSION,
             "proto": wire.PROTOCOL_VERSION,
             "native": wire.NATIVE_LOOPS,
+            "native_tilt": tilt_mod.NATIVE,
             "board": getattr(self.board, "name", "unknown"),
             "transport": self.cfg["transport"],
             "link": getattr(self.link, "kind", "serial"),

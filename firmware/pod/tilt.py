@@ -39,6 +39,14 @@ else:
         return __x
 
 ANGLE_NONE = const(-32768)
+
+
+def _native(f):
+    """Marks the per-sample functions. The firmware build also compiles this file with
+    @micropython.native in their place, as the optional pod/tilt_native.mpy (posturepod's
+    devices/firmware_build.py, native_variant); here they stay bytecode."""
+    return f
+
 TAU_S = 3.0                # accelerometer correction time constant (seconds)
 ACC_GATE_FULL = 1.0        # full correction while | |a|^2 - g^2 | < this * g^2 (|a| < 1.41 g),
 ACC_GATE_ZERO = 2.0        # none beyond this (|a| > 1.73 g: impacts); linear between
@@ -66,6 +74,7 @@ def _atan_table():
 _ATAN = _atan_table()   # atan(i / 256) in millidegrees
 
 
+@_native
 def atan2_cdeg(y, x):
     """atan2(y, x) in centidegrees (-18000..18000), |x|, |y| < 2**16. Integer only."""
     ax = -x if x < 0 else x
@@ -87,6 +96,7 @@ def atan2_cdeg(y, x):
     return -v if y < 0 else v
 
 
+@_native
 def isqrt(n, x=0):
     """floor(sqrt(n)) for 0 <= n < 2**30, Newton's method from the guess x (> 0)."""
     if n <= 0:
@@ -264,6 +274,7 @@ class Tilt:
         self.wz = (ux * my - uy * mx) >> 14
         self.have_seg = True
 
+    @_native
     def update(self, buf, o):
         """One IMU sample: 6 little-endian int16 at buf[o:o + 12] (acc xyz, gyr xyz)."""
         ax = buf[o] | (buf[o + 1] << 8)
@@ -468,6 +479,7 @@ class Tilt:
         self.y = ny
         self.z = nz
 
+    @_native
     def angle_cdeg(self):
         """The segment's sagittal angle now, centidegrees; ANGLE_NONE without a segment
         matrix or an estimate (or with the left axis vertical)."""
@@ -491,3 +503,17 @@ class Tilt:
     def up_q14(self, i):
         """Component i (0 x, 1 y, 2 z) of UP in Q14."""
         return (self.x if i == 0 else (self.y if i == 1 else self.z)) >> 2
+
+
+# The same filter as native code where the board can run it (pod/tilt_native.mpy, built
+# from this file: its Tilt calls its own native atan2_cdeg and isqrt): bit for bit the same
+# integer arithmetic (tests/test_tilt.py), faster (bench/pod_fusion.py). BytecodeTilt stays
+# this module's own class, and the module's functions stay bytecode.
+BytecodeTilt = Tilt
+NATIVE = False
+if sys.implementation.name == "micropython" and __name__ == "pod.tilt":
+    try:
+        from pod.tilt_native import Tilt  # pyright: ignore[reportMissingImports]  # noqa: F811
+        NATIVE = True
+    except Exception:  # not installed, or a .mpy for another architecture
+        pass

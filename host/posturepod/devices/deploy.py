@@ -148,7 +148,8 @@ def _flash_connected(dev: Board, port, profile, role, transport, rate_hz, boot_t
     if dropped:
         w = (f"{', '.join(dropped)} not installed: the board's MicroPython cannot load native "
              f"code built for {want_arch} .mpy v{mpyc_ver[0]}.{mpyc_ver[1]}; the pod runs "
-             f"the same loops as bytecode (slower, see bench/firmware_sample_cost.py)")
+             f"the same code as bytecode (slower, see bench/firmware_sample_cost.py and "
+             f"bench/pod_fusion.py)")
         res.warnings.append(w)
         log("warning: " + w)
     headers = [mpy_header(f.data) for f in files if f.path.endswith(".mpy")]
@@ -181,9 +182,10 @@ def _flash_connected(dev: Board, port, profile, role, transport, rate_hz, boot_t
 
 # ---- native code ----------------------------------------------------------------------
 
-# run on the board: does the native module import, and do its loops give the bytecode's
-# results? Prints True, or why not.
-_NATIVE_CHECK = """\
+# run on the board: does each optional native module import, and does it give the
+# bytecode's results? Prints True, or why not.
+_NATIVE_CHECKS = {
+    "pod/wire_viper.mpy": """\
 try:
     from pod import wire as _w
     from pod import wire_viper as _v
@@ -196,21 +198,50 @@ try:
     print(repr(True if _ok else 'its results differ from the bytecode loops'))
 except Exception as _e:
     print(repr(repr(_e)))
-"""
+""",
+    # 200 samples of a turning, accelerating pod through both filters, state and angle
+    "pod/tilt_native.mpy": """\
+try:
+    import struct as _s
+    from pod import tilt as _t
+    from pod import tilt_native as _n
+    _b = bytearray(12)
+    _f = [_t.BytecodeTilt(), _n.Tilt()]
+    for _x in _f:
+        _x.set_segment([16384, 0, 0, 0, 16384, 0, 0, 0, 16384])
+        _x.set_gyr_bias([900, -400, 100])
+    _ok = True
+    for _i in range(200):
+        _s.pack_into("<6h", _b, 0, 300 + 37 * (_i % 23), -200 + 11 * (_i % 7), 4000,
+                     (_i * 97) % 2001 - 1000, 40 - _i % 81, 5)
+        _r = []
+        for _x in _f:
+            _x.update(_b, 0)
+            _r.append((_x.x, _x.y, _x.z, _x.bx, _x.by, _x.bz, _x.angle_cdeg()))
+        _ok = _ok and _r[0] == _r[1]
+    print(repr(True if _ok else 'its results differ from the bytecode filter'))
+except Exception as _e:
+    print(repr(repr(_e)))
+""",
+}
 
 
 def check_native(dev: Board, installed: list[str]) -> str | None:
-    """Whether the optional native module that was installed loads and works on the board;
-    if not it is removed (the firmware then uses its bytecode loops) and the warning is
-    returned."""
-    if "pod/wire_viper.mpy" not in installed:
-        return None
-    got = dev.eval_repr(_NATIVE_CHECK)
-    if got is True:
-        return None
-    dev.remove(["pod/wire_viper.mpy"])
-    return (f"pod/wire_viper.mpy removed: the board cannot run it ({got}); the pod runs the "
-            f"same loops as bytecode (slower, see bench/firmware_sample_cost.py)")
+    """Whether the optional native modules that were installed load and work on the board;
+    one that does not is removed (the firmware then runs the same code as bytecode) and the
+    warning is returned."""
+    out = []
+    for path, code in _NATIVE_CHECKS.items():
+        if path not in installed:
+            continue
+        got = dev.eval_repr(code)
+        if got is True:
+            continue
+        dev.remove([path])
+        out.append(f"{path} removed: the board cannot run it ({got}); the pod runs the same "
+                   f"code as bytecode (slower, see bench/firmware_sample_cost.py and "
+                   f"bench/pod_fusion.py)")
+    return "; ".join(out) or None
 
 
 # ---- messages -------------------------------------------------------------------------

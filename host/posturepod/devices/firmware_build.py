@@ -6,7 +6,9 @@ for the board's architecture, and the rules for whether the board can load them.
 - ``vboard/**.py`` (compiled the same way) only when the profile's hal is ``virtual``; the
   virtual board's own settings file ``vboard.json`` is never touched;
 - ``board.json`` (the board profile) and ``pod.json`` (the pod's settings);
-- optional native-code modules (``OPTIONAL_NATIVE``, viper) left out for a board whose .mpy
+- optional native-code modules (``OPTIONAL_NATIVE``: pod/wire_viper.py's viper loops, and
+  ``pod/tilt_native.mpy``, pod/tilt.py compiled with ``@micropython.native`` on its
+  per-sample functions, see :func:`native_variant`) left out for a board whose .mpy
   version, sub-version or architecture cannot load them: the firmware has the same code as
   bytecode;
 - the .mpy compatibility check, the same rule as MicroPython's loader
@@ -36,7 +38,10 @@ MPY_RELEASES = {(6, 0): "1.19", (6, 1): "1.20", (6, 2): "1.22", (6, 3): "1.23"}
 
 # modules that only hold native-code versions of functions the firmware also has as
 # bytecode (it imports them when it can): left out for a board that cannot load them
-OPTIONAL_NATIVE = ("pod/wire_viper.mpy",)
+OPTIONAL_NATIVE = ("pod/wire_viper.mpy", "pod/tilt_native.mpy")
+# native variants built from a firmware source: (source, the variant's path on the board)
+NATIVE_VARIANTS = (("pod/tilt.py", "pod/tilt_native.py"),)
+_NATIVE_MARK = re.compile(r"^([ \t]*)@_native[ \t]*$", re.M)
 
 
 @dataclass
@@ -160,6 +165,16 @@ def _sources(sub: str) -> list[tuple[Path, str]]:
     return out
 
 
+def native_variant(source: str) -> str:
+    """The source with ``@micropython.native`` where it marks a function ``@_native``
+    (line for line: tracebacks keep their line numbers). The compiler reads that decorator
+    itself; nothing is imported."""
+    out, n = _NATIVE_MARK.subn(r"\1@micropython.native", source)
+    if not n:
+        raise DeployError("native_variant: the source marks no function @_native")
+    return out
+
+
 def build_files(profile: dict, cfg: dict, workdir: Path) -> list[FileItem]:
     arch = profile.get("mpy_arch")
     if not arch:
@@ -170,6 +185,11 @@ def build_files(profile: dict, cfg: dict, workdir: Path) -> list[FileItem]:
         for src, rel in _sources(sub):
             data = compile_mpy(src, rel, arch, workdir)
             files.append(FileItem(rel[:-3] + ".mpy", data, "firmware/" + rel))
+    for rel, variant in NATIVE_VARIANTS:
+        src = workdir / variant.replace("/", "__")
+        src.write_text(native_variant((FIRMWARE_DIR / rel).read_text()))
+        data = compile_mpy(src, variant, arch, workdir)
+        files.append(FileItem(variant[:-3] + ".mpy", data, f"firmware/{rel} (native)"))
     files.append(FileItem("board.json", (json.dumps(profile, indent=1) + "\n").encode(),
                           f"hardware/boards/{profile.get('name')}.json"))
     files.append(FileItem("pod.json", (json.dumps(cfg, sort_keys=True) + "\n").encode(),

@@ -301,6 +301,7 @@ def _run(link, info, rep, yes, still_s, rotated_s, rotate_timeout_s, say, ask):
     fw = Item("firmware + IMU", bool(model) and not info.get("imu_error"),
               f"fw {info.get('fw')}"
               + (", native CRC/COBS" if info.get("native") else "")
+              + (", native tilt filter" if info.get("native_tilt") else "")
               + f", IMU {model or 'none'}", "an IMU answers",
               str(info.get("imu_error") or f"{info.get('board')} at {info.get('odr_hz')} Hz"))
     rep.items.append(fw)
