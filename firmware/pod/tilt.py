@@ -39,14 +39,6 @@ else:
         return __x
 
 ANGLE_NONE = const(-32768)
-
-
-def _native(f):
-    """Marks the per-sample functions. The firmware build also compiles this file with
-    @micropython.native in their place, as the optional pod/tilt_native.mpy (posturepod's
-    devices/firmware_build.py, native_variant); here they stay bytecode."""
-    return f
-
 TAU_S = 3.0                # accelerometer correction time constant (seconds)
 ACC_GATE_FULL = 1.0        # full correction while | |a|^2 - g^2 | < this * g^2 (|a| < 1.41 g),
 ACC_GATE_ZERO = 2.0        # none beyond this (|a| > 1.73 g: impacts); linear between
@@ -62,6 +54,13 @@ _ACC_MAX = const(131071)   # accelerometer clamp, Q16 (2 g)
 _Q16 = const(65536)
 _Q24 = const(16777216)
 _Q28 = const(268435456)
+
+
+def _native(f):
+    """Marks the per-sample functions. The firmware build also compiles this file with
+    @micropython.native in their place, as the optional pod/tilt_native.mpy (posturepod's
+    devices/firmware_build.py, native_variant); here they stay bytecode."""
+    return f
 
 
 def _atan_table():
