@@ -39,9 +39,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+from mp_baseline import BASELINE_MP  # noqa: E402
 FIRMWARE = ROOT / "firmware"
 
-MP_HELPER = r'''
+MP_HELPER = BASELINE_MP + r'''
 import gc
 import struct
 import sys
@@ -124,16 +126,6 @@ def timed(s, clk, step, n):
         s.service()
     dt = time.ticks_diff(time.ticks_us(), t0)
     return dt / (s.seq - seq0)
-
-
-def baseline(n):
-    buf = bytearray(14 * 32)
-    pk = struct.pack_into
-    gc.collect()
-    t0 = time.ticks_us()
-    for i in range(n):
-        pk("<H6h", buf, 14, 10000, 120, -340, 16384, 5, -7, 9)
-    return time.ticks_diff(time.ticks_us(), t0) / n
 
 
 def parts(batch, frames):

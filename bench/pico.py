@@ -41,13 +41,15 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+from mp_baseline import BASELINE_MP  # noqa: E402
 SHARED = ROOT.parent / "shared" / "rp2"
 CLI = [sys.executable, "-m", "posturepod.cli"]
 RATES = (100, 200, 500, 1000)
 TARGET_CPU_100HZ = 0.30
 TARGET_HEAP_BYTES = 100_000
 
-HELPER = r'''
+HELPER = BASELINE_MP + r'''
 import gc, time
 gc.collect()
 FREE_BOOT = gc.mem_free()
@@ -67,14 +69,6 @@ class CountLink:
     def close(self):
         pass
 
-import struct
-def baseline(n):
-    buf = bytearray(14 * 32)
-    pk = struct.pack_into
-    t0 = time.ticks_us()
-    for i in range(n):
-        pk("<H6h", buf, 14, 10000, 120, -340, 16384, 5, -7, 9)
-    return time.ticks_diff(time.ticks_us(), t0) / n
 print("BASE", baseline(2000))
 
 link = CountLink()

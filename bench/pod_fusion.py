@@ -41,8 +41,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 SHARED = ROOT.parent / "shared" / "rp2"
+sys.path.insert(0, str(ROOT / "bench"))
+from mp_baseline import BASELINE_MP  # noqa: E402
 
-HELPER = r'''
+HELPER = BASELINE_MP + r'''
 import struct, time, math
 from pod import wire
 import pod.tilt as TM
@@ -54,14 +56,6 @@ for i in range(N):
     a = 0.4 * math.sin(i * 0.05)
     struct.pack_into("<6h", buf, 12 * i, int(4096 * math.sin(a)), 150,
                      int(4096 * math.cos(a)), 20 + (i % 7), int(400 * math.cos(i * 0.05)), -13)
-
-def base(n):
-    out = bytearray(14 * 32)
-    pk = struct.pack_into
-    t0 = time.ticks_us()
-    for i in range(n):
-        pk("<H6h", out, 14, 10000, 120, -340, 16384, 5, -7, 9)
-    return time.ticks_diff(time.ticks_us(), t0) / n
 
 def crc(n):
     rec = bytearray(16)
@@ -135,7 +129,7 @@ for native, cls in [(0, TM.BytecodeTilt)] + ([(1, TM.Tilt)] if TM.NATIVE else []
     APP = None
     APP = make_app()
     for r in range(REPEATS):
-        print("ROW", native, base(NS), crc(NS), tilt(cls, NS, 0), tilt(cls, NS, 1),
+        print("ROW", native, baseline(NS), crc(NS), tilt(cls, NS, 0), tilt(cls, NS, 1),
               armed(APP, NS) if APP else -1)
 '''
 
