@@ -50,7 +50,7 @@ import sys
 import time
 
 import vboard
-from vboard.clock import Clock, TICKS_PERIOD
+from vboard.clock import StepClock
 from pod.clock import DeviceClock
 from pod.imu import detect
 from pod.sampler import Sampler
@@ -59,21 +59,6 @@ MODELS = sys.argv[1].split(",")
 RATES = [int(x) for x in sys.argv[2].split(",")]
 REPEATS = int(sys.argv[3])
 N = int(sys.argv[4])
-
-
-class StepClock(Clock):
-    def __init__(self, t0_us=None, start_ticks=0, ppm=0):
-        self.t0 = 0
-        self._real0 = 0
-        self._start = start_ticks & (TICKS_PERIOD - 1)
-        self._ppm = 0
-        self.t = 0
-
-    def true_us(self):
-        return self.t
-
-    def ticks_us(self):
-        return (self._start + self.t) & (TICKS_PERIOD - 1)
 
 
 class NullLink:
@@ -87,9 +72,11 @@ class NullLink:
 
 
 class FreeImu:
-    """A driver stand-in whose read() costs nothing: as many samples as are due."""
+    """A driver stand-in whose reads cost nothing: as many samples as are due (the
+    interface of pod/imu/__init__.py: a FIFO, waiting() and read())."""
     model = "free"
     overflows = 0
+    has_fifo = True
 
     def __init__(self, clk, odr_hz):
         self.clk = clk
@@ -102,6 +89,9 @@ class FreeImu:
 
     def stop(self):
         pass
+
+    def waiting(self):
+        return (self.clk.t - self.last) // self.per
 
     def read(self, buf, max_n):
         n = (self.clk.t - self.last) // self.per
@@ -121,8 +111,10 @@ def timed(s, clk, step, n):
     seq0 = s.seq
     gc.collect()
     t0 = time.ticks_us()
+    dc = s.clock
     while s.seq - seq0 < n:
         clk.t += step
+        dc.update()             # as App.step does before each service()
         s.service()
     dt = time.ticks_diff(time.ticks_us(), t0)
     return dt / (s.seq - seq0)

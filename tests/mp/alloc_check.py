@@ -7,7 +7,7 @@
 #   MICROPYPATH=firmware micropython -X heapsize=512k tests/mp/alloc_check.py [MODEL ...]
 # (a small heap keeps gc.mem_alloc(), which walks the allocation table, fast)
 #
-# Time is a stepped clock (a subclass of vboard.clock.Clock): true time and the pod's ticks
+# Time is a stepped clock (vboard.clock.StepClock): true time and the pod's ticks
 # advance by a fixed step per main-loop pass, so nothing depends on wall time and a run of
 # 100 s of device time takes well under a second of real time. Two steps per rate: one
 # shorter than the sample period (most reads return 0 or 1 sample) and one longer (reads of
@@ -30,11 +30,11 @@ import time
 
 try:
     import vboard
-    from vboard.clock import Clock, TICKS_PERIOD
+    from vboard.clock import StepClock, TICKS_PERIOD
     VIRTUAL = True
 except ImportError:             # a real board: its own bus, IMU and clock
     vboard = None
-    Clock = object
+    StepClock = None
     TICKS_PERIOD = 1 << 30
     VIRTUAL = False
 from pod import wire
@@ -65,26 +65,6 @@ WARMUP_SAMPLES = 300
 REAL_CASES = ((100, 0, 300), (1000, 0, 2000), (1000, 150, 1500))
 _MASK30 = (1 << 30) - 1
 failures = []
-
-
-class StepClock(Clock):
-    """vboard.clock.Clock whose time only moves when the test says so (advance())."""
-
-    def __init__(self, t0_us=None, start_ticks=0, ppm=0):
-        self.t0 = 0
-        self._real0 = 0
-        self._start = start_ticks & (TICKS_PERIOD - 1)
-        self._ppm = ppm
-        self.t = 0
-
-    def advance(self, us):
-        self.t += us
-
-    def true_us(self):
-        return self.t
-
-    def ticks_us(self):
-        return (self._start + self.t) & (TICKS_PERIOD - 1)
 
 
 class NullLink:

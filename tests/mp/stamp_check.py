@@ -17,7 +17,7 @@
 import sys
 
 import vboard
-from vboard.clock import Clock, TICKS_PERIOD
+from vboard.clock import StepClock
 from pod import wire
 from pod.app import App
 
@@ -34,27 +34,6 @@ ONE_PER_READ = ("ICM-20948",)     # no FIFO: a pass longer than a period loses a
 K = 600                # source units (1e-5 m/s^2) per digit of the time code
 DIGIT = 5000
 failures = []
-
-
-class StepClock(Clock):
-    """Time moves only by advance(); the pod's ticks run ppm off the true clock."""
-
-    def __init__(self, t0_us=None, start_ticks=0, ppm=0):
-        self._start = start_ticks & (TICKS_PERIOD - 1)
-        self._ppm = ppm
-        self.t = 0
-
-    def advance(self, us):
-        self.t += us
-
-    def true_us(self):
-        return self.t
-
-    def pod_us(self, t):
-        return t + t * self._ppm // 1000000
-
-    def ticks_us(self):
-        return (self._start + self.pod_us(self.t)) & (TICKS_PERIOD - 1)
 
 
 class TimeSource:
