@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -167,3 +168,23 @@ def test_what_next_follows_the_days_numbers(result):
     assert what_next(fine)[0].startswith("Nothing stands out")
     text = build_report(result)
     assert 'id="next"' in text and "What next" in text
+
+
+@pytest.mark.skipif(not hasattr(time, "tzset"), reason="time.tzset: POSIX only")
+def test_clock_times_and_the_recorded_date_in_the_same_local_time(result, monkeypatch):
+    """A recording's date without a zone is UTC: the header's "Recorded" time and the clock
+    times of the tables (breaks, hours) both show it in this computer's local time."""
+    from posturepod.sitting.report import _clock_start
+    monkeypatch.setenv("TZ", "EST+5")          # UTC-5, no daylight saving
+    time.tzset()
+    try:
+        s = dict(result.summary, recorded_at="2026-02-03T08:45:00")
+        c0 = _clock_start(s)
+        assert c0 is not None and c0.strftime("%H:%M") == "03:45"
+        assert _clock_start(dict(s, recorded_at="2026-02-03T08:45:00+00:00")) == c0
+        assert "03:45 (UTC-05:00)" in H.local_time(s["recorded_at"])
+        text = build_report(type(result)(summary=s, timeline=result.timeline))
+        assert "04:45" in text and "08:45" not in text        # the hour-by-hour rows
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()

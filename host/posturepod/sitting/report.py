@@ -8,7 +8,7 @@ Self-contained and printable: built with the shared helpers of
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +56,9 @@ def _clock_start(summary: dict) -> datetime | None:
         dt = datetime.fromisoformat(str(txt).replace("Z", "+00:00"))
     except ValueError:
         return None
-    return dt.astimezone() if dt.tzinfo is not None else dt    # clock times in local time
+    if dt.tzinfo is None:           # a recording's date is UTC (as the header's local_time)
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.astimezone()          # clock times in this computer's local time
 
 
 def _deg(x) -> str:
