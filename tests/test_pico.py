@@ -329,6 +329,7 @@ def test_flash_record_info_selftest(tmp_path, pico_images, flashed):
         p.stop()
     assert r.returncode == 0, r.stdout + r.stderr
     assert "native CRC/COBS" in r.stdout and "ALL PASS" in r.stdout, r.stdout
+    assert "native tilt filter" in r.stdout, r.stdout        # info native_tilt: it loaded
 
 
 def test_firmware_unit_checks_on_the_pico(tmp_path, pico_images, flashed):
