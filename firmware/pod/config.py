@@ -7,6 +7,11 @@ ROLES = ("pelvis", "thorax", "head")
 ACC_RANGES_G = (2, 4, 8, 16)
 GYR_RANGES_DPS = (250, 500, 1000, 2000)
 TRANSPORTS = ("serial", "ble")
+# an accelerometer calibration's limits, the pod's and the host's
+# (posturepod.recordings.acc_calibration): beyond them it is not a calibration
+ACC_CAL_MAX_GAIN_ERROR = 0.08     # |G - I| per element
+ACC_CAL_MAX_BIAS_M_S2 = 2.0       # |b| per axis
+ACC_CAL_SYMMETRY = 1e-4           # |G - G^T| per element
 
 DEFAULTS = {
     "role": "pelvis",
@@ -32,8 +37,8 @@ def _nums(v, n):
 def _acc_cal_ok(v):
     """None, or {"bias_m_s2": 3 numbers, "gain": 9 numbers, ...}: kept, reported in INFO and
     applied by the pod's own tilt filter (pod/tilt.py); the host applies it to the raw
-    samples (the pod sends raw counts). The host's limits (recordings/acc_calibration.py):
-    gain symmetric and within 0.08 of the identity, bias within 2 m/s^2."""
+    samples (the pod sends raw counts). Within the ACC_CAL_* limits: gain symmetric and
+    near the identity, bias small."""
     if v is None:
         return True
     if not isinstance(v, dict) or not _nums(v.get("bias_m_s2"), 3) or not _nums(v.get("gain"), 9):
@@ -43,12 +48,13 @@ def _acc_cal_ok(v):
             return False
     g = v["gain"]
     for i in range(9):
-        if abs(g[i] - (1 if i in (0, 4, 8) else 0)) > 0.08:
+        if abs(g[i] - (1 if i in (0, 4, 8) else 0)) > ACC_CAL_MAX_GAIN_ERROR:
             return False
-    if abs(g[1] - g[3]) > 1e-4 or abs(g[2] - g[6]) > 1e-4 or abs(g[5] - g[7]) > 1e-4:
+    sym = ACC_CAL_SYMMETRY
+    if abs(g[1] - g[3]) > sym or abs(g[2] - g[6]) > sym or abs(g[5] - g[7]) > sym:
         return False
     for b in v["bias_m_s2"]:
-        if abs(b) > 2.0:
+        if abs(b) > ACC_CAL_MAX_BIAS_M_S2:
             return False
     return True
 

@@ -1,8 +1,9 @@
 # Standalone mode (docs/standalone.md): armed by the host with the segment matrix, the
 # calibration's gyro bias and grade, the seated reference, a rule, a buzz pattern, quiet
-# hours and the wall-clock time, the pod computes its angle (pod/tilt.py), buzzes on its own and writes one record a second to the
-# day log (pod/daylog.py). The armed state lives in standalone.json, so a reboot keeps
-# logging (the first record after a boot has the BOOT flag).
+# hours and the wall-clock time, the pod computes its angle (pod/tilt.py), buzzes on its
+# own and writes one record a second to the day log (pod/daylog.py). The armed state lives
+# in standalone.json, so a reboot keeps logging (the first record after a boot has the BOOT
+# flag).
 #
 # Per sample (sample(), from the sampler): the angle's sum/min/max and the squared angular
 # rate are accumulated, small ints only, no allocation. Once a second (tick()): the record,

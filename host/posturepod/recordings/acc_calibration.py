@@ -24,14 +24,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from posturepod.firmware.pod import config as _pod_config
+
 __all__ = ["AccCalibration", "KEY", "fit", "still_poses", "coverage_problems",
            "from_info", "apply_to_pod_info"]
 
 KEY = "acc_cal"
 G_M_S2 = 9.80665
 MIN_POSES = 9
-MAX_GAIN_ERROR = 0.08        # |G - I| per element: beyond that it is not a calibration
-MAX_BIAS_M_S2 = 2.0          # MPU-6050 zero-g offset is up to +-0.08 g x / y, +-0.15 g z
+# the limits the pod checks too (pod.json acc_cal), defined once in the firmware's config
+MAX_GAIN_ERROR = _pod_config.ACC_CAL_MAX_GAIN_ERROR   # |G - I| per element
+MAX_BIAS_M_S2 = _pod_config.ACC_CAL_MAX_BIAS_M_S2     # MPU-6050 zero-g offset is up to
+#                                                       +-0.08 g x / y, +-0.15 g z
 MAX_RMS_M_S2 = 0.05          # residual of |a| - g over the poses (0.5 % of g)
 
 
@@ -66,7 +70,7 @@ class AccCalibration:
         if b.shape != (3,) or g.size != 9 or not (np.isfinite(b).all() and np.isfinite(g).all()):
             raise ValueError("acc_cal needs bias_m_s2 (3 numbers) and gain (9 numbers)")
         g = g.reshape(3, 3)
-        if np.abs(g - g.T).max() > 1e-4:
+        if np.abs(g - g.T).max() > _pod_config.ACC_CAL_SYMMETRY:
             raise ValueError("acc_cal gain is not symmetric")
         if np.abs(g - np.eye(3)).max() > MAX_GAIN_ERROR or np.abs(b).max() > MAX_BIAS_M_S2:
             raise ValueError(f"acc_cal is implausible (gain off identity by more than "

@@ -182,7 +182,8 @@ def armed_calibration(dl) -> dict | None:
     reasons = [f"{r}: {m}" for r, p in pods.items() for m in p["reasons"]]
     if unknown:
         reasons.append(f"{', '.join(unknown)}: armed without the calibration's grade")
-    return {"quality": worst(p["quality"] for p in pods.values()), "source": "armed", "reasons": reasons, "pods": pods}
+    return {"quality": worst(p["quality"] for p in pods.values()), "source": "armed",
+            "reasons": reasons, "pods": pods}
 
 
 def device_alerts(dl, grid) -> dict:
