@@ -26,9 +26,12 @@ def micropython():
     return exe
 
 
-def mp_env(extra_path=(), firmware=FIRMWARE):
+def mp_env(extra_path=(), firmware=None):
+    """The environment for the unix port: the firmware (the source tree, or a build such
+    as native_firmware's) and extra_path on MICROPYPATH."""
     env = dict(os.environ)
-    env["MICROPYPATH"] = ":".join([str(firmware), *map(str, extra_path), ".frozen"])
+    env["MICROPYPATH"] = ":".join([str(firmware or FIRMWARE), *map(str, extra_path),
+                                   ".frozen"])
     return env
 
 

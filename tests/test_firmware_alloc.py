@@ -15,9 +15,9 @@ CASES = ("100Hz/step3700us", "100Hz/step23300us", "1000Hz/step730us", "1000Hz/st
 
 
 def _all_cases_ok(micropython, tmp_path, *args, firmware=None):
-    env = mp_env(firmware=firmware) if firmware else mp_env()
     r = subprocess.run([micropython, "-X", "heapsize=512k", str(SCRIPT), *args], cwd=tmp_path,
-                       env=env, capture_output=True, text=True, timeout=600)
+                       env=mp_env(firmware=firmware), capture_output=True, text=True,
+                       timeout=600)
     out = r.stdout + r.stderr
     assert r.returncode == 0, out
     assert "ALL OK" in r.stdout, out

@@ -82,8 +82,8 @@ def _run_mp(micropython, tmp_path, protocol, seed, role, duration_s, priors=True
     src = tmp_path / "samples.bin"
     out = tmp_path / "out.txt"
     per = tc.write_samples(src, raw, seg, rate, extra)
-    env = mp_env(firmware=firmware) if firmware else mp_env()
-    r = subprocess.run([micropython, str(RUN), str(src), str(out)], env=env,
+    r = subprocess.run([micropython, str(RUN), str(src), str(out)],
+                       env=mp_env(firmware=firmware),
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     pod = tc.read_out(out)
@@ -134,10 +134,11 @@ def test_native_filter_gives_the_bytecodes_results_bit_for_bit(micropython, tmp_
     assert np.abs(native[10:, 0] / 100.0 - h[10:]).max() < 2.0       # and it is the filter
 
 
-def _still(t, acc_m_s2, n, acc_scale=8 * 9.80665 / 32768):
-    """n samples of a still pod (gyro 0) whose accelerometer reads acc_m_s2."""
+def _still(t, acc_m_s2, n, acc_scale=8 * 9.80665 / 32768, gyr_counts=(0, 0, 0)):
+    """n samples of a still pod whose accelerometer reads acc_m_s2 and whose gyro reads
+    gyr_counts (its bias)."""
     c = np.clip(np.round(np.asarray(acc_m_s2) / acc_scale), -32768, 32767).astype("<i2")
-    buf = np.concatenate([c, np.zeros(3, "<i2")]).tobytes()
+    buf = np.concatenate([c, np.asarray(gyr_counts, "<i2")]).tobytes()
     for _ in range(n):
         t.update(buf, 0)
 
@@ -200,11 +201,8 @@ def test_a_restart_of_the_imu_keeps_the_bias_learned_since_arming():
     t.set_gyr_bias([1000, 0, 0])
     t.configure(s500, acc_scale, 100.0)
     t.reset()
-    still = bytearray(12)                      # at rest, 1 g on z, gyro x at 1.5 deg/s
-    for i, v in enumerate((0, 0, 4096, round(1.5 / 500 * 32768), 0, 0)):
-        still[2 * i:2 * i + 2] = int(v).to_bytes(2, "little", signed=True)
-    for _ in range(6000):                      # 60 s still: the estimate moves towards 1.5
-        t.update(still, 0)
+    # 60 s at rest, 1 g on z, the gyro's x reading 1.5 deg/s: the estimate moves towards it
+    _still(t, [0, 0, 9.80665], 6000, acc_scale, gyr_counts=(round(1.5 / 500 * 32768), 0, 0))
 
     def bias_x_mdps(scale):
         return math.degrees(t.bx / 4096 * scale) * 1000
