@@ -126,7 +126,7 @@ def make_app():
 # the App builds its filter from pod.app's Tilt
 for native, cls in [(0, TM.BytecodeTilt)] + ([(1, TM.Tilt)] if TM.NATIVE else []):
     AM.Tilt = cls
-    APP = None
+    APP = None                  # the previous App can go before the next is built (Pico heap)
     APP = make_app()
     for r in range(REPEATS):
         print("ROW", native, baseline(NS), crc(NS), tilt(cls, NS, 0), tilt(cls, NS, 1),
